@@ -1,0 +1,187 @@
+"""Run one cell inside a worker process and return its ``CellResult``.
+
+Phases of a timing cell, each reported apart: build -> (XLA check) -> compile + timing
+-> Keras end-to-end step -> memory peak -> (profile). Profiling runs after timing on
+separate steps, so a profiled step is never a timed step. A failure in an optional
+phase (memory, profile, Keras step) becomes a warning; the timing stands.
+
+>>> # run_cell(cell, RunSettings(), run_dir=Path("results/run"))
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench import memory, profiling
+from bench.cell import Cell
+from bench.config import RunSettings
+from bench.model import build_model, model_costs
+from bench.records import CellResult, MemoryResult, ProfileResult, TimingResult
+from bench.rows import TRAIN_FLOP_FACTOR
+from bench.timing import keras_step_time, make_program, time_program
+
+XLA_TOLERANCE = 1e-3  # relative to the output scale; see xla_max_abs_diff
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """Where a cell may write (profiles) and how it is measured."""
+
+    settings: RunSettings
+    run_dir: Path
+
+
+def gpu_visible() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def run_cell(cell: Cell, context: CellContext) -> CellResult:
+    """Run one cell; never raises for a problem of the cell itself (it becomes ``failed``)."""
+    start = time.perf_counter()
+    if cell.device == "gpu" and not gpu_visible():
+        return CellResult("skipped", reason="no GPU visible", wall_s=time.perf_counter() - start)
+    try:
+        keras.utils.set_random_seed(context.settings.seed)
+        keras.config.set_dtype_policy(cell.dtype_policy)
+        device = "/GPU:0" if cell.device == "gpu" else "/CPU:0"
+        with tf.device(device):
+            if cell.pass_ == "fit":
+                from bench.fit import run_fit_cell
+
+                result = CellResult("ok", fit=run_fit_cell(cell))
+            else:
+                timing, warnings = _time_cell(cell, context)
+                result = CellResult("ok", timing=timing, warnings=tuple(warnings))
+    except Exception as error:  # the cell failed; the worker lives on
+        result = CellResult(
+            "failed",
+            reason=f"{type(error).__name__}: {_first_line(error)}",
+            traceback=traceback.format_exc()[-4000:],
+        )
+    finally:
+        keras.config.set_dtype_policy("float32")
+        keras.backend.clear_session()
+        gc.collect()
+    return CellResult(**{**vars(result), "wall_s": time.perf_counter() - start})
+
+
+def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str]]:
+    settings = context.settings
+    warnings: list[str] = []
+    params, trainable, flops = model_costs(cell)
+    start = time.perf_counter()
+    model = build_model(cell, fixed_batch=True)
+    build_s = time.perf_counter() - start
+    if model.count_params() != params:
+        warnings.append(f"closed-form params {params} != Keras count_params {model.count_params()}")
+    x, y = _batches(cell, settings.seed)
+
+    xla_diff = _xla_difference(model, x[0]) if cell.xla and settings.xla_check else None
+    tracker = memory.PeakTracker(cell.device) if settings.memory else None
+    if tracker is not None:
+        tracker.start()
+    program = make_program(model, x, y, pass_=cell.pass_, xla=cell.xla)
+    timing = time_program(program, settings)
+    memory_result = None
+    if tracker is not None:
+        memory_result = _memory_result(tracker, cell, params, trainable, warnings)
+
+    profile_result = None
+    if cell.profile:
+        profile_result = _profile(program, cell, context, warnings)
+
+    fit_step_s, fallback = None, ""
+    if settings.fit_step:
+        try:
+            steps = max(5, min(50, int(0.5 / max(min(timing.samples_s), 1e-6))))
+            fit_step_s, kept_xla = keras_step_time(
+                model, x, y, pass_=cell.pass_, xla=cell.xla, steps=steps
+            )
+            if cell.xla and not kept_xla:
+                fallback = "Keras turned jit_compile off for this model (e.g. cuDNN RNN kernels)"
+        except Exception as error:
+            warnings.append(f"Keras fit/predict step not measured: {_first_line(error)}")
+    factor = TRAIN_FLOP_FACTOR if cell.pass_ == "train" else 1
+    return (
+        TimingResult(
+            params=params,
+            params_trainable=trainable,
+            flops=flops,
+            flops_per_step=flops * cell.batch_size * factor,
+            build_s=build_s,
+            compile_s=timing.compile_s,
+            steps_per_sample=timing.steps_per_sample,
+            samples_s=timing.samples_s,
+            warmup_s=timing.warmup_s,
+            fit_step_s=fit_step_s,
+            xla_max_abs_diff=xla_diff,
+            xla_fallback=fallback,
+            tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
+            memory=memory_result,
+            profile=profile_result,
+        ),
+        warnings,
+    )
+
+
+def _batches(cell: Cell, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two fixed batches of inputs (normal noise) and integer labels, from the run seed."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, cell.batch_size, *cell.input_shape)).astype(np.float32)
+    y = rng.integers(0, 10, size=(2, cell.batch_size)).astype(np.int32)
+    return x, y
+
+
+def _xla_difference(model: keras.Model, x: np.ndarray) -> float:
+    """Max |XLA - no XLA| of the forward outputs on the same weights and inputs."""
+    inputs = tf.constant(x)
+    plain = tf.function(lambda v: model(v, training=False), jit_compile=False)(inputs)
+    compiled = tf.function(lambda v: model(v, training=False), jit_compile=True)(inputs)
+    return float(np.max(np.abs(plain.numpy().astype(np.float64) - compiled.numpy())))
+
+
+def _memory_result(
+    tracker: memory.PeakTracker, cell: Cell, params: int, trainable: int, warnings: list[str]
+) -> MemoryResult | None:
+    try:
+        peak = tracker.stop()
+        estimate = memory.estimate(cell, params=params, trainable=trainable)
+        return MemoryResult(
+            peak_bytes=peak.peak_bytes,
+            allocator=peak.allocator,
+            rss_peak_bytes=peak.rss_peak_bytes,
+            peak_bytes_estimate=sum(estimate.values()),
+            estimate=estimate,
+        )
+    except Exception as error:
+        warnings.append(f"memory not measured: {_first_line(error)}")
+        return None
+
+
+def _profile(
+    program, cell: Cell, context: CellContext, warnings: list[str]
+) -> ProfileResult | None:
+    try:
+        return profiling.capture(
+            program.step,
+            logdir=context.run_dir / "tensorboard",
+            run_name=cell.slug,
+            steps=context.settings.profile_steps,
+            step_name=cell.pass_,
+        )
+    except Exception as error:
+        warnings.append(f"profile not captured: {_first_line(error)}")
+        return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:500] if text else type(error).__name__

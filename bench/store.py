@@ -1,0 +1,420 @@
+"""The results store: one embedded SQLite file, WAL mode, one transaction per cell.
+
+Pure Python (no TensorFlow), so reports and exports read it without the ML stack.
+
+>>> import tempfile, os
+>>> store = Store(os.path.join(tempfile.mkdtemp(), "results.sqlite"))
+>>> store.runs()
+[]
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.cell import Cell
+from bench.records import CellResult
+from bench.stats import Stats
+
+SCHEMA_VERSION = 1
+STORE_FILENAME = "blockbench.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    env_json TEXT NOT NULL,
+    total_cells INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS probes (
+    run_id TEXT NOT NULL,
+    device TEXT NOT NULL,
+    peak_flops REAL,
+    detail_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, device)
+);
+CREATE TABLE IF NOT EXISTS cells (
+    run_id TEXT NOT NULL,
+    cell_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    warnings_json TEXT NOT NULL,
+    wall_s REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (run_id, cell_id)
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    run_id TEXT NOT NULL,
+    cell_id TEXT NOT NULL,
+    step_s_median REAL,
+    step_s_iqr REAL,
+    step_s_min REAL,
+    step_s_mean REAL,
+    step_s_std REAL,
+    samples_json TEXT NOT NULL,
+    result_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, cell_id)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    run_id TEXT NOT NULL,
+    cell_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    traceback TEXT NOT NULL,
+    PRIMARY KEY (run_id, cell_id)
+);
+CREATE TABLE IF NOT EXISTS fits (
+    run_id TEXT NOT NULL,
+    cell_id TEXT NOT NULL,
+    result_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, cell_id)
+);
+CREATE TABLE IF NOT EXISTS curves (
+    run_id TEXT NOT NULL,
+    cell_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss REAL,
+    val_loss REAL,
+    train_metric REAL,
+    val_metric REAL,
+    PRIMARY KEY (run_id, cell_id, epoch)
+);
+"""
+
+_CELL_TABLES = ("cells", "measurements", "failures", "fits", "curves")
+
+
+class StoreError(RuntimeError):
+    """The store file cannot be used (newer schema, not a blockbench store, corrupt)."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One stored run: its name, config hash, environment and progress."""
+
+    run_id: str
+    name: str
+    config_hash: str
+    config: dict[str, Any]
+    env: dict[str, Any]
+    total_cells: int
+    created_at: float
+    finished_at: float | None
+    done_cells: int
+
+
+@dataclass(frozen=True)
+class StoredCell:
+    """A finished cell as stored: its configuration and result."""
+
+    run_id: str
+    cell: Cell
+    result: CellResult
+    finished_at: float
+
+
+def store_path(out_dir: str | Path) -> Path:
+    """The store file inside an output folder.
+
+    >>> store_path("results").name
+    'blockbench.sqlite'
+    """
+    return Path(out_dir) / STORE_FILENAME
+
+
+class Store:
+    """An open results store (a SQLite file). Opening checks the schema version."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"no results store at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._check_schema()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(
+                f"{self.path} is not a readable blockbench store ({error}); "
+                "move it aside or pass another --out"
+            ) from error
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------
+    def _check_schema(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if tables and "meta" not in tables:
+            raise StoreError(f"{self.path} is an SQLite file but not a blockbench store")
+        if not tables:
+            self._db.executescript(_SCHEMA)  # idempotent CREATE IF NOT EXISTS
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            return
+        version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this blockbench "
+                f"understands ({SCHEMA_VERSION}); upgrade blockbench or use another --out"
+            )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    # -- runs ---------------------------------------------------------------------
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        config_hash: str,
+        config: dict[str, Any],
+        env: dict[str, Any],
+        total_cells: int,
+    ) -> None:
+        """Record a new run (its settings and environment fingerprint)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,NULL)",
+                (
+                    run_id,
+                    name,
+                    config_hash,
+                    json.dumps(config, sort_keys=True),
+                    json.dumps(env, sort_keys=True),
+                    total_cells,
+                    time.time(),
+                ),
+            )
+
+    def finish_run(self, run_id: str) -> None:
+        with self._transaction():
+            self._db.execute("UPDATE runs SET finished_at=? WHERE run_id=?", (time.time(), run_id))
+
+    def runs(self) -> list[RunInfo]:
+        """All runs, oldest first."""
+        rows = self._db.execute(
+            "SELECT r.*, (SELECT COUNT(*) FROM cells c WHERE c.run_id=r.run_id) AS done "
+            "FROM runs r ORDER BY created_at, run_id"
+        ).fetchall()
+        return [_run_info(row) for row in rows]
+
+    def run(self, run_id: str) -> RunInfo:
+        """One run by id; a unique prefix of the id is accepted."""
+        matches = [r for r in self.runs() if r.run_id.startswith(run_id)]
+        exact = [r for r in matches if r.run_id == run_id]
+        if exact:
+            return exact[0]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(r.run_id for r in self.runs()[-5:]) or "none"
+        if not matches:
+            raise KeyError(f"no run {run_id!r} in {self.path} (latest: {known})")
+        raise KeyError(f"run id {run_id!r} is ambiguous: {', '.join(r.run_id for r in matches)}")
+
+    def latest_run(self) -> RunInfo:
+        runs = self.runs()
+        if not runs:
+            raise KeyError(f"no runs in {self.path}")
+        return runs[-1]
+
+    def resumable_run(self, config_hash: str) -> RunInfo | None:
+        """The newest unfinished run with this config hash, if any."""
+        for run in reversed(self.runs()):
+            if run.config_hash == config_hash and run.finished_at is None:
+                return run
+        return None
+
+    def set_probe(
+        self, run_id: str, device: str, peak_flops: float | None, detail: dict[str, Any]
+    ) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO probes VALUES (?,?,?,?)",
+                (run_id, device, peak_flops, json.dumps(detail, sort_keys=True)),
+            )
+
+    def probes(self, run_id: str) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT device, peak_flops, detail_json FROM probes WHERE run_id=?", (run_id,)
+        ).fetchall()
+        return {
+            r["device"]: {"peak_flops": r["peak_flops"], **json.loads(r["detail_json"])}
+            for r in rows
+        }
+
+    # -- cells --------------------------------------------------------------------
+    def record(self, run_id: str, cell: Cell, result: CellResult) -> None:
+        """Store one finished cell in a single transaction (replacing an earlier try)."""
+        key = (run_id, cell.cell_id)
+        with self._transaction():
+            for table in _CELL_TABLES:
+                self._db.execute(f"DELETE FROM {table} WHERE run_id=? AND cell_id=?", key)
+            self._db.execute(
+                "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    *key,
+                    cell.group_id,
+                    cell.label,
+                    json.dumps(cell.to_dict(), sort_keys=True),
+                    result.status,
+                    result.reason,
+                    json.dumps(list(result.warnings)),
+                    result.wall_s,
+                    time.time(),
+                ),
+            )
+            if result.status == "failed":
+                self._db.execute(
+                    "INSERT INTO failures VALUES (?,?,?,?)", (*key, result.reason, result.traceback)
+                )
+            if result.timing is not None:
+                samples = list(result.timing.samples_s)
+                stats = Stats.from_samples(samples) if samples else None
+                self._db.execute(
+                    "INSERT INTO measurements VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        *key,
+                        stats.median if stats else None,
+                        stats.iqr if stats else None,
+                        stats.min if stats else None,
+                        stats.mean if stats else None,
+                        stats.stddev if stats else None,
+                        json.dumps({"step_s": samples, "warmup_s": list(result.timing.warmup_s)}),
+                        json.dumps(result.to_dict()["timing"]),
+                    ),
+                )
+            if result.fit is not None:
+                self._db.execute(
+                    "INSERT INTO fits VALUES (?,?,?)",
+                    (*key, json.dumps(result.to_dict()["fit"])),
+                )
+                curves = result.fit.curves
+                for index in range(result.fit.epochs_run):
+                    self._db.execute(
+                        "INSERT INTO curves VALUES (?,?,?,?,?,?,?)",
+                        (
+                            *key,
+                            index + 1,
+                            *(
+                                _at(curves.get(name), index)
+                                for name in ("train_loss", "val_loss", "train_metric", "val_metric")
+                            ),
+                        ),
+                    )
+
+    def finished_cell_ids(self, run_id: str, *, statuses: Iterable[str] = ("ok", "failed", "skipped")) -> set[str]:
+        wanted = tuple(statuses)
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT cell_id FROM cells WHERE run_id=? AND status IN ({marks})", (run_id, *wanted)
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def cells(self, run_id: str) -> list[StoredCell]:
+        """Every finished cell of a run with its full result, in finishing order."""
+        rows = self._db.execute(
+            "SELECT c.*, f.traceback AS traceback, m.result_json AS timing_json, "
+            "fi.result_json AS fit_json FROM cells c "
+            "LEFT JOIN failures f USING (run_id, cell_id) "
+            "LEFT JOIN measurements m USING (run_id, cell_id) "
+            "LEFT JOIN fits fi USING (run_id, cell_id) "
+            "WHERE c.run_id=? ORDER BY c.finished_at, c.cell_id",
+            (run_id,),
+        ).fetchall()
+        stored = []
+        for row in rows:
+            result = CellResult.from_dict(
+                {
+                    "status": row["status"],
+                    "reason": row["reason"],
+                    "traceback": row["traceback"] or "",
+                    "timing": json.loads(row["timing_json"]) if row["timing_json"] else None,
+                    "fit": json.loads(row["fit_json"]) if row["fit_json"] else None,
+                    "warnings": json.loads(row["warnings_json"]),
+                    "wall_s": row["wall_s"],
+                }
+            )
+            cell = Cell.from_dict(json.loads(row["config_json"]))
+            stored.append(StoredCell(run_id, cell, result, row["finished_at"]))
+        return stored
+
+    # -- merge --------------------------------------------------------------------
+    def merge_from(self, other: str | Path) -> tuple[int, int]:
+        """Copy runs and cells from another store; existing rows win (no duplicates).
+
+        Returns ``(runs_added, cells_added)``. Shards of one run share a run id (pass
+        ``--run-id`` to each shard), so their cells merge into one run.
+        """
+        source = Store(other, create=False)
+        source.close()
+        before_runs = len(self.runs())
+        before_cells = self._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
+        self._db.execute("ATTACH DATABASE ? AS other", (str(Path(other)),))
+        try:
+            with self._transaction():
+                for table in ("runs", "probes", *_CELL_TABLES):
+                    self._db.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM other.{table}")
+        finally:
+            self._db.execute("DETACH DATABASE other")
+        after_cells = self._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
+        return len(self.runs()) - before_runs, after_cells - before_cells
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _run_info(row: sqlite3.Row) -> RunInfo:
+    return RunInfo(
+        run_id=row["run_id"],
+        name=row["name"],
+        config_hash=row["config_hash"],
+        config=json.loads(row["config_json"]),
+        env=json.loads(row["env_json"]),
+        total_cells=row["total_cells"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+        done_cells=row["done"],
+    )
+
+
+def _at(values: list[float] | None, index: int) -> float | None:
+    if values is None or index >= len(values):
+        return None
+    value = values[index]
+    return None if value is None else float(value)

@@ -1,0 +1,177 @@
+"""Steady-state timing of a Keras model: the number blockbench reports.
+
+Each sample runs K steps inside ONE traced call (a ``tf.range`` loop inside a
+``tf.function``, XLA-compiled when asked), and the result is fetched to the host before
+the clock stops. K is calibrated so a sample lasts at least ``min_sample_s``. The first
+call (trace + compile + one step) is reported apart as compile time; warm-up samples are
+discarded.
+
+Forward loops read one of two distinct batches per step (indexed by the loop counter) and
+accumulate the outputs, so the compiler can neither hoist the model out of the loop nor
+drop it as dead code.
+
+>>> # measure_model(model, x, y, pass_="train", xla=False, settings=RunSettings())
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench.config import RunSettings
+
+
+@dataclass(frozen=True)
+class ModelTiming:
+    """Raw timing of one model: compile time, K, per-step seconds of each sample."""
+
+    compile_s: float
+    steps_per_sample: int
+    samples_s: tuple[float, ...]
+    warmup_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class StepProgram:
+    """A compiled loop: ``run(k)`` runs k steps in one call and returns a host value;
+    ``step(i)`` runs a single step (for profiling and memory phases)."""
+
+    run: Callable[[int], float]
+    step: Callable[[int], float]
+
+
+def make_program(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, *, pass_: str, xla: bool
+) -> StepProgram:
+    """Build the traced K-step loop for a forward or train pass.
+
+    ``x`` holds two batches stacked on a leading axis (shape ``(2, batch, ...)``); ``y``
+    the matching integer labels ``(2, batch)``. Train steps use Adam(1e-3) and sparse
+    categorical cross-entropy from logits, as ``model.fit`` would.
+    """
+    xs = tf.constant(x)
+    ys = tf.constant(y)
+    if pass_ == "train":
+        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+        optimizer.build(model.trainable_variables)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+        def one_step(index: tf.Tensor) -> tf.Tensor:
+            slot = index % 2
+            xb, yb = tf.gather(xs, slot), tf.gather(ys, slot)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(yb, model(xb, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return loss
+
+    elif pass_ == "forward":
+
+        def one_step(index: tf.Tensor) -> tf.Tensor:
+            xb = tf.gather(xs, index % 2)
+            return tf.reduce_sum(tf.cast(model(xb, training=False), tf.float32))
+
+    else:
+        raise ValueError(f"pass must be 'forward' or 'train', got {pass_!r}")
+
+    @tf.function(jit_compile=xla, reduce_retracing=True)
+    def loop(num_steps: tf.Tensor) -> tf.Tensor:
+        total = tf.constant(0.0)
+        for index in tf.range(num_steps):
+            total += one_step(index)
+        return total
+
+    def run(num_steps: int) -> float:
+        return float(loop(tf.constant(num_steps, tf.int32)).numpy())
+
+    def step(index: int) -> float:
+        return run(1)
+
+    return StepProgram(run=run, step=step)
+
+
+def time_program(program: StepProgram, settings: RunSettings) -> ModelTiming:
+    """Compile (first call), calibrate K, discard warm-up, then take the samples."""
+    start = time.perf_counter()
+    program.run(1)
+    compile_s = time.perf_counter() - start
+    steps = calibrate(program.run, settings.min_sample_s, settings.max_steps_per_sample)
+    warmup = tuple(_sample(program.run, steps) for _ in range(settings.warmup))
+    samples = tuple(_sample(program.run, steps) for _ in range(settings.repeats))
+    return ModelTiming(compile_s, steps, samples, warmup)
+
+
+def calibrate(run: Callable[[int], float], min_sample_s: float, max_steps: int) -> int:
+    """Smallest K (grown geometrically) whose K-step call lasts at least ``min_sample_s``.
+
+    >>> calibrate(lambda k: time.sleep(0.001 * k), 0.02, 1000) >= 15
+    True
+    """
+    steps = 1
+    while True:
+        start = time.perf_counter()
+        run(steps)
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_sample_s or steps >= max_steps:
+            return steps
+        # aim 20% past the target, at least double when the call was too short to trust
+        guess = math.ceil(steps * 1.2 * min_sample_s / max(elapsed, 1e-9))
+        steps = min(max_steps, max(steps * 2, guess) if elapsed < min_sample_s / 10 else guess)
+
+
+def _sample(run: Callable[[int], float], steps: int) -> float:
+    start = time.perf_counter()
+    run(steps)  # returns a host float: the device work has finished
+    return (time.perf_counter() - start) / steps
+
+
+def keras_step_time(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, *, pass_: str, xla: bool, steps: int
+) -> tuple[float, bool]:
+    """Median per-step time of Keras' own ``fit`` (train) or ``predict`` (forward) loop.
+
+    This is the end-to-end number a user sees, Python dispatch and callbacks included.
+    Returns ``(median seconds per step, whether Keras kept jit_compile)``.
+    """
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=xla,
+    )
+    kept_xla = bool(getattr(model, "jit_compile", xla)) if xla else False
+    stamps = _Stamps()
+    batches = tf.data.Dataset.from_tensors((x[0], y[0])).repeat()
+    if pass_ == "train":
+        model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0)  # compile, warm up
+        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[stamps])
+    else:
+        inputs = batches.map(lambda a, b: a)
+        model.predict(inputs, steps=2, verbose=0)
+        model.predict(inputs, steps=steps, verbose=0, callbacks=[stamps])
+    return stamps.median_interval(), kept_xla
+
+
+class _Stamps(keras.callbacks.Callback):
+    """Records the end time of every batch; intervals are whole steps with dispatch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.times.append(time.perf_counter())
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.times.append(time.perf_counter())
+
+    def median_interval(self) -> float:
+        intervals = np.diff(self.times)
+        if intervals.size == 0:
+            raise RuntimeError("Keras ran fewer than two batches; cannot time a step")
+        return float(np.median(intervals))

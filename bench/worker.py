@@ -1,0 +1,87 @@
+"""The worker process: imports TensorFlow once, then runs cells sent by the runner.
+
+Protocol: one JSON object per line. The runner writes requests to the worker's stdin;
+the worker answers on a private copy of its original stdout (fd 1 is pointed at stderr,
+so nothing TensorFlow or a block prints can corrupt the channel).
+
+Requests: ``{"op": "cell", "cell": {...}}``, ``{"op": "probe", "device": "cpu"}``,
+``{"op": "exit"}``. The first line the worker writes is ``{"op": "ready", ...}``.
+
+Run as ``python -m bench.worker SETTINGS_JSON RUN_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker if the runner dies (no orphans measuring alone)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _private_channel() -> IO[str]:
+    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return channel
+
+
+def _send(channel: IO[str], message: dict[str, Any]) -> None:
+    channel.write(json.dumps(message) + "\n")
+    channel.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # before TensorFlow loads
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    channel = _private_channel()
+
+    from bench.config import RunSettings
+
+    settings = RunSettings(**json.loads(args[0]))
+    run_dir = Path(args[1])
+
+    import tensorflow as tf
+
+    tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
+    from bench.cell import Cell
+    from bench.execute import CellContext, gpu_visible, run_cell
+    from bench.plugins import load_plugins
+    from bench.probe import peak_flops
+
+    load_plugins()
+
+    context = CellContext(settings=settings, run_dir=run_dir)
+    _send(channel, {"op": "ready", "pid": os.getpid(), "gpu": gpu_visible()})
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["op"] == "exit":
+            break
+        if request["op"] == "cell":
+            cell = Cell.from_dict(request["cell"])
+            print(f"--- cell {cell.cell_id} {cell.label}", file=sys.stderr, flush=True)
+            result = run_cell(cell, context)
+            _send(channel, {"op": "result", "result": result.to_dict()})
+        elif request["op"] == "probe":
+            _send(channel, {"op": "probe", "probe": peak_flops(request["device"])})
+        else:
+            _send(channel, {"op": "error", "reason": f"unknown op {request['op']!r}"})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

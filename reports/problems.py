@@ -1,0 +1,89 @@
+"""What went wrong or needs care: failed and skipped cells, noisy cells, XLA fallbacks.
+
+>>> import pandas as pd
+>>> print(problems_section(pd.DataFrame(columns=["status", "noisy", "xla_fallback"])))
+#### Failed and skipped cells
+<BLANKLINE>
+None.
+<BLANKLINE>
+#### Noisy cells
+<BLANKLINE>
+None.
+<BLANKLINE>
+#### XLA fallbacks
+<BLANKLINE>
+None.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.stats import NOISE_THRESHOLD
+from reports.markdown import table
+from reports.units import MISSING, format_percent, format_seconds, is_missing
+
+MAX_REASON = 160  # characters of a reason shown in a table cell
+
+
+def _first_line(text: object) -> str:
+    if is_missing(text) or not str(text).strip():
+        return MISSING
+    line = str(text).strip().splitlines()[0]
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"
+
+
+def failed_section(cells: pd.DataFrame) -> str:
+    """A row per failed or skipped cell with its reason (first line), failures first."""
+    bad = cells[cells["status"].isin(("failed", "skipped"))]
+    if bad.empty:
+        return "None."
+    bad = bad.sort_values(["status", "label"])
+    rows = [[row["label"], row["status"], _first_line(row["reason"])] for _, row in bad.iterrows()]
+    return table(["cell", "status", "reason"], rows, left=3)
+
+
+def noisy_section(cells: pd.DataFrame) -> str:
+    """A row per cell whose IQR/median exceeds the noise threshold."""
+    noisy = cells[cells["noisy"].fillna(False).astype(bool)] if len(cells) else cells
+    if noisy.empty:
+        return "None."
+    rows = [
+        [
+            row["label"],
+            format_seconds(row["step_s_median"]),
+            format_percent(row["step_s_iqr"] / row["step_s_median"]),
+            str(int(row["num_samples"])),
+        ]
+        for _, row in noisy.sort_values("label").iterrows()
+    ]
+    note = f"IQR/median above {format_percent(NOISE_THRESHOLD)}; treat these times with care."
+    return note + "\n\n" + table(["cell", "median", "IQR/median", "samples"], rows)
+
+
+def fallback_section(cells: pd.DataFrame) -> str:
+    """A row per cell whose XLA run fell back (``xla_fallback`` non-empty)."""
+    if cells.empty:
+        return "None."
+    fallback = cells[cells["xla_fallback"].fillna("").astype(str).str.strip() != ""]
+    if fallback.empty:
+        return "None."
+    rows = [
+        [row["label"], _first_line(row["xla_fallback"])]
+        for _, row in fallback.sort_values("label").iterrows()
+    ]
+    return table(["cell", "fallback"], rows, left=2)
+
+
+def problems_section(cells: pd.DataFrame) -> str:
+    """The three sub-sections, each a table or ``None.``"""
+    return "\n\n".join(
+        [
+            "#### Failed and skipped cells",
+            failed_section(cells),
+            "#### Noisy cells",
+            noisy_section(cells),
+            "#### XLA fallbacks",
+            fallback_section(cells),
+        ]
+    )

@@ -1,0 +1,169 @@
+"""The report's opening: what one more step of each capacity knob costs and buys.
+
+For each family and numeric knob, the capacities that differ in that knob only (all other
+knobs equal; the longest such line, smallest other knobs on a tie) are compared step by
+step. The first step gets a sentence with ratios of params, FLOPs and step time, the change
+in peak memory and the validation metric before and after; a line of three or more
+capacities gets a second sentence from its smallest to its largest value. Step time and
+memory are of the family's main pass (train, else forward) at its chosen batch size, XLA off
+where both capacities have it, else XLA on. Missing numbers are left out of the sentence.
+
+>>> step_verb(16, 32), step_verb(1, 4), step_verb(2, 3)
+('doubling', 'quadrupling', 'raising')
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from reports.families import Family
+from reports.frames import capacity_label, format_knob, is_default_condition, knob_values
+from reports.units import format_bytes, format_number, format_ratio
+
+
+def step_verb(before: Any, after: Any) -> str:
+    """How a knob changes between two capacities, as a verb."""
+    if isinstance(before, (int, float)) and before and after == 2 * before:
+        return "doubling"
+    if isinstance(before, (int, float)) and before and after == 4 * before:
+        return "quadrupling"
+    return "raising"
+
+
+def summary_section(families: list[Family]) -> str:
+    """A bullet per family with one or two sentences per capacity knob.
+
+    >>> summary_section([])
+    'No results to summarise.'
+    """
+    if not families:
+        return "No results to summarise."
+    return "\n".join(f"- **{f.name}**: {family_summary(f)}" for f in families)
+
+
+def family_summary(family: Family) -> str:
+    """The sentences of one family (without its name)."""
+    if not family.capacities:
+        return "no results."
+    if len(family.capacities) == 1:
+        return f"one capacity ({capacity_label(family.capacities[0])}); nothing to compare."
+    sentences = []
+    for knob in family.knob_names:
+        line = knob_line(family, knob)
+        if len(line) < 2:
+            continue
+        first = _step_sentence(family, knob, line[0], line[1])
+        if first:
+            sentences.append(first)
+        if len(line) >= 3:
+            span = _span_sentence(family, knob, line[0], line[-1], len(line) - 1)
+            if span:
+                sentences.append(span)
+    if not sentences:
+        return "capacities differ in more than one knob at a time; no single-knob comparison."
+    return " ".join(s[0].upper() + s[1:] if i else s for i, s in enumerate(sentences))
+
+
+def knob_line(family: Family, knob: str) -> list[str]:
+    """Measured capacities that differ in ``knob`` only, ordered by it (longest line)."""
+    lines: dict[str, list[str]] = {}
+    for capacity in family.capacities:
+        values = knob_values(capacity)
+        if knob not in values or not _is_number(values[knob]) or knob == "input":
+            continue
+        if family.params(capacity) is None:  # nothing measured (e.g. the cell failed)
+            continue
+        others = json.dumps({k: v for k, v in values.items() if k != knob}, sort_keys=True)
+        lines.setdefault(others, []).append(capacity)
+    if not lines:
+        return []
+    best = max(lines.values(), key=len)  # first (smallest other knobs) wins a tie
+    return sorted(best, key=lambda c: knob_values(c)[knob])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _pair_xla(family: Family, pass_: str, a: str, b: str, column: str) -> bool | None:
+    for xla in (False, True):
+        if all(family.value(c, pass_, xla, column) is not None for c in (a, b)):
+            return xla
+    return None
+
+
+def _ratios(family: Family, a: str, b: str) -> list[str]:
+    clauses = []
+    params = (family.params(a), family.params(b))
+    if all(params):
+        clauses.append(f"params by {format_ratio(params[1] / params[0])}")
+    flops = (family.flops(a), family.flops(b))
+    if all(flops):
+        clauses.append(f"FLOPs by {format_ratio(flops[1] / flops[0])}")
+    pass_ = family.main_pass
+    xla = _pair_xla(family, pass_, a, b, "step_s_median") if pass_ else None
+    if pass_ and xla is not None:
+        times = [family.value(c, pass_, xla, "step_s_median") for c in (a, b)]
+        clauses.append(
+            f"{pass_} step time by {format_ratio(times[1] / times[0])} "
+            f"(XLA {'on' if xla else 'off'}, batch {family.batch_size})"
+        )
+    return clauses
+
+
+def _memory_delta(family: Family, a: str, b: str) -> str:
+    pass_ = family.main_pass
+    xla = _pair_xla(family, pass_, a, b, "peak_bytes") if pass_ else None
+    if pass_ is None or xla is None:
+        return ""
+    before, after = (family.value(c, pass_, xla, "peak_bytes") for c in (a, b))
+    return f"peak memory {format_bytes(after - before, signed=True)}"
+
+
+def _validation(family: Family, a: str, b: str) -> str:
+    fits = family.fits
+    if fits.empty:
+        return ""
+    clean = fits[(fits["status"] == "ok") & is_default_condition(fits)]
+    means = [_mean(clean[clean["capacity"] == c]["final_val_metric"]) for c in (a, b)]
+    if any(m is None for m in means):
+        return ""
+    metric = clean["metric"].dropna()
+    name = str(metric.iloc[0]) if len(metric) else "metric"
+    return f"validation {name} {format_number(means[0])}→{format_number(means[1])}"
+
+
+def _mean(values: pd.Series) -> float | None:
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    return float(numbers.mean()) if len(numbers) else None
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _step_sentence(family: Family, knob: str, a: str, b: str) -> str:
+    before, after = knob_values(a)[knob], knob_values(b)[knob]
+    head = f"{step_verb(before, after)} {knob} {format_knob(before)}→{format_knob(after)}"
+    ratios = _ratios(family, a, b)
+    tail = [t for t in (_memory_delta(family, a, b), _validation(family, a, b)) if t]
+    if not ratios and not tail:
+        return ""
+    text = f"{head} multiplies {_join(ratios)}" if ratios else head
+    return "; ".join([text, *tail]) + "."
+
+
+def _span_sentence(family: Family, knob: str, a: str, b: str, steps: int) -> str:
+    before, after = knob_values(a)[knob], knob_values(b)[knob]
+    ratios = _ratios(family, a, b)
+    memory = _memory_delta(family, a, b)
+    if not ratios:
+        return ""
+    text = (
+        f"over {knob} {format_knob(before)}→{format_knob(after)} ({steps} steps) it "
+        f"multiplies {_join(ratios)}"
+    )
+    return f"{text}; {memory}." if memory else f"{text}."

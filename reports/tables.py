@@ -1,0 +1,307 @@
+"""The per-family tables of the report, a row per capacity.
+
+One wide table would not fit a screen, so each family gets up to five sub-tables that share
+the knob columns: *step time* (params, FLOPs, forward and train step, XLA off and on),
+*throughput* (samples/s, achieved FLOP/s, % of peak, Keras ``fit()`` step), *XLA* (compile
+times, speedup, correctness check), *memory* and, when fit cells exist, *training*
+(metrics over seeds). Columns with no data at all are dropped; a sub-table with no data is
+left out. All values are at the family's chosen batch size (see :mod:`reports.families`).
+
+>>> XLA_TOLERANCE
+0.001
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from reports.families import Family
+from reports.frames import format_knob, is_default_condition, knob_values
+from reports.markdown import drop_empty_columns, table
+from reports.units import (
+    MISSING,
+    format_bytes,
+    format_count,
+    format_flops,
+    format_flops_rate,
+    format_mean_std,
+    format_number,
+    format_percent,
+    format_ratio,
+    format_scientific,
+    format_seconds,
+    format_seconds_spread,
+    is_missing,
+)
+
+# Outputs with and without XLA agree when their max abs difference is at most this. The
+# store keeps the absolute difference only (not the output scale); block outputs come from
+# unit-scale inputs, so an absolute bound of 1e-3 is a relative bound of about 1e-3.
+XLA_TOLERANCE = 1e-3
+
+SECTION_NOTE = (
+    "Step times are the median ± IQR of seconds per step, with Python dispatch amortised "
+    "over many steps per traced call; columns marked XLA ran with `jit_compile=True`. "
+    "*Keras fit() step* is the end-to-end time per step of `model.fit`, Python dispatch "
+    "included. Achieved FLOP/s counts a train step as 3× the forward FLOPs; % of peak is "
+    "against the device's measured peak-FLOP probe. XLA speedup is the step time without "
+    "XLA divided by the time with it; the check compares outputs with and without XLA "
+    f"(✓ when the max abs difference is at most {XLA_TOLERANCE:g}). Training metrics are "
+    "mean ± std over seeds; the gap is validation minus train loss at the last epoch."
+)
+
+_Cells = Callable[[str], list[str]]
+
+
+def family_section(family: Family) -> str:
+    """The markdown of one family: heading, batch-size note and its sub-tables.
+
+    >>> from reports.families import Family
+    >>> print(family_section(Family("x", (), (), None, (), "no timing cells", {},
+    ...     pd.DataFrame(columns=["capacity", "status"]))))
+    ### x
+    <BLANKLINE>
+    No results for this family.
+    """
+    parts = [f"### {family.name}"]
+    if family.batch_size is not None:
+        others = [str(b) for b in family.batch_sizes if b != family.batch_size]
+        also = f" (also measured: {', '.join(others)})" if others else ""
+        parts.append(f"Batch size {family.batch_size}: {family.batch_reason}{also}.")
+    tables = [
+        ("Step time", step_time_table(family)),
+        (f"Throughput ({family.main_pass} step)", throughput_table(family)),
+        ("XLA", xla_table(family)),
+        (f"Memory ({family.main_pass} step)", memory_table(family)),
+        ("Training (fit)", training_table(family)),
+    ]
+    for title, text in tables:
+        if text:
+            parts += [f"#### {title}", text]
+    if len(parts) == 1 or (len(parts) == 2 and family.batch_size is not None):
+        parts.append("No results for this family.")
+    return "\n\n".join(parts)
+
+
+def _knob_cells(family: Family, capacity: str) -> list[str]:
+    values = knob_values(capacity)
+    return [format_knob(values[k]) if k in values else MISSING for k in family.knob_names]
+
+
+def _render(family: Family, headers: list[str], cells: _Cells) -> str:
+    """Rows of knob cells plus ``cells(capacity)``; empty columns dropped; '' if no data."""
+    keep = len(family.knob_names)
+    rows = [_knob_cells(family, c) + cells(c) for c in family.capacities]
+    headers, rows = drop_empty_columns([*family.knob_names, *headers], rows, keep=keep)
+    if len(headers) == keep or not rows:
+        return ""
+    return table(headers, rows, left=keep)
+
+
+def _variants(family: Family, passes: tuple[str, ...]) -> list[tuple[str, bool, str]]:
+    return [
+        (pass_, xla, f"{pass_}{' XLA' if xla else ''}") for pass_ in passes for xla in (False, True)
+    ]
+
+
+def step_time_table(family: Family) -> str:
+    """Params, forward FLOPs per example and median ± IQR step time per pass and XLA."""
+    variants = _variants(family, family.timing_passes)
+
+    def cells(capacity: str) -> list[str]:
+        times = [
+            format_seconds_spread(
+                family.value(capacity, p, x, "step_s_median"),
+                family.value(capacity, p, x, "step_s_iqr"),
+            )
+            for p, x, _ in variants
+        ]
+        return [format_count(family.params(capacity)), format_flops(family.flops(capacity)), *times]
+
+    return _render(family, ["params", "FLOPs/example", *[v[2] for v in variants]], cells)
+
+
+def throughput_table(family: Family) -> str:
+    """Samples/s, achieved FLOP/s, % of peak and the Keras ``fit()`` step, XLA off and on."""
+    pass_ = family.main_pass
+    if pass_ is None:
+        return ""
+
+    def per_xla(capacity: str, column: str, fmt: Callable[[Any], str]) -> list[str]:
+        return [fmt(family.value(capacity, pass_, x, column)) for x in (False, True)]
+
+    def fit_step(capacity: str, xla: bool) -> str:
+        for candidate in ("train", "forward"):
+            value = family.value(capacity, candidate, xla, "fit_step_s")
+            if value is not None:
+                return format_seconds(value)
+        return MISSING
+
+    def cells(capacity: str) -> list[str]:
+        return [
+            *per_xla(capacity, "samples_per_s", format_number),
+            *per_xla(capacity, "gflops_per_s", lambda v: format_flops_rate(_times(v, 1e9))),
+            *per_xla(capacity, "pct_of_peak", lambda v: format_percent(_times(v, 0.01))),
+            fit_step(capacity, False),
+            fit_step(capacity, True),
+        ]
+
+    headers = [
+        "samples/s", "samples/s XLA", "achieved", "achieved XLA", "% of peak",
+        "% of peak XLA", "Keras fit() step", "Keras fit() step XLA",
+    ]  # fmt: skip
+    return _render(family, headers, cells)
+
+
+def xla_table(family: Family) -> str:
+    """Compile time per pass and XLA, XLA speedup per pass and the correctness check."""
+    variants = _variants(family, family.timing_passes)
+
+    def cells(capacity: str) -> list[str]:
+        compiles = [format_seconds(family.value(capacity, p, x, "compile_s")) for p, x, _ in variants]
+        speedups = [
+            format_ratio(
+                _ratio(
+                    family.value(capacity, p, False, "step_s_median"),
+                    family.value(capacity, p, True, "step_s_median"),
+                )
+            )
+            for p in family.timing_passes
+        ]
+        diffs = [
+            family.value(capacity, p, x, "xla_max_abs_diff")
+            for p, x, _ in variants
+            if family.value(capacity, p, x, "xla_max_abs_diff") is not None
+        ]
+        worst = max(diffs) if diffs else None
+        check = MISSING if worst is None else ("✓" if worst <= XLA_TOLERANCE else "✗")
+        return [*compiles, *speedups, format_scientific(worst), check]
+
+    headers = [
+        *[f"compile {v[2]}" for v in variants],
+        *[f"XLA speedup {p}" for p in family.timing_passes],
+        "max abs diff",
+        "check",
+    ]
+    return _render(family, headers, cells)
+
+
+def memory_table(family: Family) -> str:
+    """Allocator peak (XLA off and on), the estimate, measured/estimate and host RSS peak."""
+    pass_ = family.main_pass
+    if pass_ is None:
+        return ""
+
+    def cells(capacity: str) -> list[str]:
+        off = family.cell(capacity, pass_, False) or {}
+        on = family.cell(capacity, pass_, True) or {}
+        estimate = _first(off.get("peak_bytes_estimate"), on.get("peak_bytes_estimate"))
+        return [
+            format_bytes(_value(off, "peak_bytes")),
+            format_bytes(_value(on, "peak_bytes")),
+            format_bytes(estimate),
+            format_ratio(_value(off, "peak_ratio")),
+            format_ratio(_value(on, "peak_ratio")),
+            format_bytes(_value(off, "rss_peak_bytes")),
+            format_bytes(_value(on, "rss_peak_bytes")),
+        ]
+
+    headers = [
+        "peak", "peak XLA", "estimate", "measured/estimate", "measured/estimate XLA",
+        "host RSS peak", "host RSS peak XLA",
+    ]  # fmt: skip
+    text = _render(family, headers, cells)
+    allocators = sorted(
+        {
+            str(row["allocator"])
+            for key, row in family.cells.items()
+            if key[1] == pass_ and key[3] == family.batch_size and not is_missing(row.get("allocator"))
+        }
+    )
+    if text and allocators:
+        text += "\n\nAllocator: " + "; ".join(f"`{a}`" for a in allocators) + "."
+    return text
+
+
+def training_table(family: Family) -> str:
+    """Train, validation and test metric, gap, onset epoch and memorisation over seeds."""
+    fits = family.fits
+    if fits.empty:
+        return ""
+    metrics = sorted(set(fits["metric"].dropna()))
+    metric = metrics[0] if len(metrics) == 1 else "metric"
+    keep = len(family.knob_names)
+    rows = []
+    order = {capacity: i for i, capacity in enumerate(family.capacities)}
+    groups = sorted(
+        fits.groupby("group_id"),
+        key=lambda item: (
+            order.get(item[1]["capacity"].iloc[0], len(order)),
+            not bool(is_default_condition(item[1]).iloc[0]),
+            item[1]["condition"].iloc[0],
+        ),
+    )
+    for _, group in groups:
+        ok = group[group["status"] == "ok"]
+        seeds = str(len(ok)) if len(ok) == len(group) else f"{len(ok)} of {len(group)}"
+        rows.append(
+            [
+                *_knob_cells(family, group["capacity"].iloc[0]),
+                str(group["condition"].iloc[0]),
+                seeds,
+                format_count(family.params(group["capacity"].iloc[0])),
+                _mean_std(ok["final_train_metric"]),
+                _mean_std(ok["final_val_metric"]),
+                _mean_std(ok["test_metric"]),
+                _mean_std(ok["gap_end"]),
+                _onset(ok["onset_epoch"]),
+                _mean_std(ok["memorisation"]),
+            ]
+        )
+    headers = [
+        *family.knob_names, "data", "seeds", "params", f"train {metric}", f"val {metric}",
+        f"test {metric}", "gap", "onset epoch", "memorisation",
+    ]  # fmt: skip
+    headers, rows = drop_empty_columns(headers, rows, keep=keep + 2)
+    return table(headers, rows, left=keep + 1)
+
+
+def _mean_std(values: pd.Series) -> str:
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if numbers.empty:
+        return MISSING
+    std = float(numbers.std()) if len(numbers) > 1 else None
+    return format_mean_std(float(numbers.mean()), std)
+
+
+def _onset(values: pd.Series) -> str:
+    """Mean ± std of the onset epochs of the seeds that overfit, with how many did."""
+    if values.empty:
+        return MISSING
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if numbers.empty:
+        return "never"
+    text = _mean_std(numbers)
+    return text if len(numbers) == len(values) else f"{text} ({len(numbers)} of {len(values)})"
+
+
+def _value(row: dict[str, Any], column: str) -> Any:
+    value = row.get(column)
+    return None if is_missing(value) else value
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if not is_missing(v)), None)
+
+
+def _times(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator

@@ -1,0 +1,135 @@
+"""Config files: matrix expansion and every error, asserted by its message."""
+
+import pytest
+
+from bench.config import ConfigError, RunSettings, load, loads, preset_names
+
+
+def expand(text):
+    return loads(text, source="test.toml")
+
+
+BASE = """
+[[matrix]]
+block = "conv"
+input_shape = [28, 28, 1]
+batch_size = 32
+"""
+
+
+def test_list_valued_keys_are_axes_in_order():
+    spec = expand(BASE + 'filters = [16, 32]\npass = ["forward", "train"]\nxla = [false, true]\n'
+                  'exclude = [{pass = "forward", xla = true}]\n')
+    assert [c.label for c in spec.cells] == [
+        "conv filters=16 b32 forward cpu",
+        "conv filters=16 b32 train cpu",
+        "conv filters=16 b32 train cpu xla",
+        "conv filters=32 b32 forward cpu",
+        "conv filters=32 b32 train cpu",
+        "conv filters=32 b32 train cpu xla",
+    ]
+    assert spec.settings == RunSettings()
+
+
+def test_list_of_widths_and_shapes_are_values_of_an_axis():
+    spec = expand("""
+[[matrix]]
+block = "dense"
+input_shape = [[10], [20]]
+units = [[64, 32], 16]
+batch_size = [8, 16]
+pass = "train"
+""")
+    assert len(spec.cells) == 8
+    assert {c.knob_dict["units"] for c in spec.cells} == {(64, 32), 16}
+    assert {c.input_shape for c in spec.cells} == {(10,), (20,)}
+
+
+def test_cell_ids_are_stable_across_loads():
+    first = expand(BASE + "filters = 8\n")
+    second = expand(BASE + "filters = 8\n")
+    assert first.cells[0].cell_id == second.cells[0].cell_id
+    assert first.config_hash == second.config_hash
+    assert expand(BASE + "filters = 8\n[run]\nrepeats = 9\n").config_hash != first.config_hash
+
+
+def test_run_settings_are_read():
+    spec = expand("[run]\nrepeats = 9\nmin_sample_s = 1\nprofile = true\n" + BASE + "filters = 4\n")
+    assert spec.settings.repeats == 9 and spec.settings.min_sample_s == 1.0
+    assert all(c.profile for c in spec.cells)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (BASE + "filter = 8\n", r"test.toml \[\[matrix\]\] #1: unknown key 'filter'; did you mean 'filters'\?"),
+        (BASE + "filters = 8\nbatch = 4\n", r"unknown key 'batch'; did you mean 'batch_size'\?"),
+        ("[run]\nrepeat = 3\n" + BASE + "filters = 8\n", r"test.toml \[run\]: unknown \[run\] 'repeat'; did you mean 'repeats'\?"),
+        ("[run]\nrepeats = 'five'\n" + BASE + "filters = 8\n", r"\[run\]: repeats = 'five': expected int"),
+        ("[run]\nrepeats = 0\n" + BASE + "filters = 8\n", r"repeats = 0: expected a positive number"),
+        (BASE.replace("conv", "convv") + "filters = 8\n", r"unknown block 'convv'; did you mean 'conv'\?"),
+        (BASE + "filters = 8\nxla = 'yes'\n", r"xla = 'yes': expected true or false"),
+        (BASE + "filters = 8\npass = 'backward'\n", r"pass = 'backward': expected one of \['forward', 'train', 'fit'\]"),
+        (BASE + "filters = 8\ndevice = 'tpu'\n", r"device = 'tpu': expected one of \['cpu', 'gpu'\]"),
+        (BASE.replace("[28, 28, 1]", "[28, -1]") + "filters = 8\n", r"input_shape = \[28, -1\]: expected a list of positive integers"),
+        (BASE.replace("[28, 28, 1]", "[28, 28]") + "filters = 8\n", r"conv filters=8 on input_shape \[28, 28\]: .*rank 3"),
+        (BASE.replace("[28, 28, 1]", "[4, 4, 1]") + "filters = 8\ndepth = 3\n", r"conv depth=3 filters=8 on input_shape \[4, 4, 1\]: .*pool"),
+        (BASE + "filters = 0\n", r"conv filters=0 on input_shape"),
+        (BASE + "filters = []\n", r"filters: an empty list makes an empty axis|empty"),
+        ("description = 'x'\n", r"test.toml: no \[\[matrix\]\] table"),
+        ("matrx = 1\n" + BASE + "filters = 8\n", r"unknown top level 'matrx'; did you mean 'matrix'\?"),
+        (BASE + "filters = [8, 8]\n", r"duplicate cell 'conv filters=8 b32 forward cpu'"),
+        (BASE + "filters = 8\nexclude = [{filters = 8}]\n", r"the matrix is empty"),
+        (BASE + "filters = 8\nexclude = [{xl = true}]\n", r"unknown exclude key 'xl'; did you mean 'xla'\?"),
+        (BASE + "filters = 8\ndataset = 'digits'\n", r"dataset is a fit setting: it needs pass = \"fit\""),
+        ('[[matrix]]\nblock = "conv"\nfilters = 8\npass = "fit"\ndataset = "breast_cancer"\nbatch_size = 8\n', r"dataset = 'breast_cancer': .*"),
+        ('[[matrix]]\nblock = "dense"\nunits = 8\npass = ["fit", "train"]\ndataset = "digits"\nbatch_size = 8\n', r"fit cells go in their own \[\[matrix\]\] table"),
+        ("[[matrix]]\nblock = 'conv'\ninput_shape = [8, 8, 1]\nfilters = 8\n", r"batch_size: required"),
+        ("[[matrix]\n", r"not valid TOML"),
+    ],
+)
+def test_config_errors_name_file_key_and_expectation(text, message):
+    with pytest.raises(ConfigError, match=message):
+        expand(text)
+
+
+def test_all_errors_are_reported_together():
+    with pytest.raises(ConfigError) as error:
+        expand("[run]\nrepeat = 1\n" + BASE + "filter = 8\n")
+    lines = str(error.value).splitlines()
+    assert len(lines) == 2
+
+
+def test_unknown_preset_or_missing_file():
+    with pytest.raises(ConfigError, match=r"'smok' is neither a config file nor a preset \(did you mean 'smoke'\?\)"):
+        load("smok")
+    with pytest.raises(ConfigError, match="no such config file"):
+        load("missing.toml")
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "full"])
+def test_presets_ship_and_validate(name):
+    assert name in preset_names()
+    spec = load(name)
+    assert spec.cells
+    assert len({c.cell_id for c in spec.cells}) == len(spec.cells)
+
+
+def test_smoke_preset_covers_every_kind_of_cell():
+    cells = load("smoke").cells
+    assert {c.pass_ for c in cells} == {"forward", "train", "fit"}
+    assert any(c.xla for c in cells) and any(c.device == "gpu" for c in cells)
+    assert any(c.profile for c in cells)
+
+
+def test_quick_preset_covers_every_block_family_forward_train_xla():
+    import blocks
+
+    cells = load("quick").cells
+    timing = [c for c in cells if c.pass_ != "fit"]
+    for family in blocks.BLOCKS:
+        mine = [c for c in timing if c.block == family]
+        capacities = {c.knobs for c in mine}
+        assert 3 <= len(capacities) <= 4, family
+        assert {c.pass_ for c in mine} == {"forward", "train"}, family
+        assert {c.xla for c in mine} == {False, True}, family

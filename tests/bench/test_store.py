@@ -1,0 +1,121 @@
+import sqlite3
+
+import pytest
+
+from bench.cell import Cell, FitSettings
+from bench.records import CellResult, FitResult, MemoryResult, TimingResult
+from bench.store import SCHEMA_VERSION, Store, StoreError
+
+
+def timing(samples=(0.01, 0.011, 0.012)):
+    return TimingResult(
+        params=100, params_trainable=90, flops=1000, flops_per_step=3000, build_s=0.1,
+        compile_s=1.5, steps_per_sample=20, samples_s=samples, warmup_s=(0.02,),
+        memory=MemoryResult(peak_bytes=4096, allocator="CPU:0", rss_peak_bytes=1 << 20,
+                            peak_bytes_estimate=2048, estimate={"weights": 2048}),
+    )
+
+
+def new_store(tmp_path, run_id="r1"):
+    store = Store(tmp_path / "s.sqlite")
+    store.create_run(run_id, name="t", config_hash="h", config={}, env={"python": "3"},
+                     total_cells=3)
+    return store
+
+
+CELL = Cell("dense", (("units", 8),), (4,), 2, "train")
+
+
+def test_round_trip_of_ok_failed_and_fit_cells(tmp_path):
+    store = new_store(tmp_path)
+    failed = Cell("dense", (("units", 9),), (4,), 2, "train")
+    fit_cell = Cell("dense", (("units", 8),), (64,), 2, "fit", fit=FitSettings("digits", 2))
+    fit = FitResult(params=10, metric="accuracy", epochs_run=2,
+                    curves={"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.9],
+                            "train_metric": [0.5, 0.8], "val_metric": [0.4, 0.7]},
+                    final_val_metric=0.7, best_val_metric=0.7, best_epoch=2, test_metric=0.69,
+                    gap_end=0.4, gap_best=0.4, onset_epoch=None, memorisation=None,
+                    fit_wall_s=1.0)
+    store.record("r1", CELL, CellResult("ok", timing=timing(), warnings=("w",), wall_s=2.0))
+    store.record("r1", failed, CellResult("failed", reason="boom", traceback="tb"))
+    store.record("r1", fit_cell, CellResult("ok", fit=fit))
+    cells = {s.cell.cell_id: s for s in store.cells("r1")}
+    assert cells[CELL.cell_id].result.timing == timing()
+    assert cells[CELL.cell_id].result.warnings == ("w",)
+    assert cells[failed.cell_id].result.traceback == "tb"
+    assert cells[fit_cell.cell_id].result.fit == fit
+    assert store.finished_cell_ids("r1") == set(cells)
+    assert store.finished_cell_ids("r1", statuses=("ok",)) == {CELL.cell_id, fit_cell.cell_id}
+    stats = store._db.execute("SELECT step_s_median, step_s_min FROM measurements").fetchone()
+    assert tuple(stats) == (0.011, 0.01)
+    curves = store._db.execute("SELECT epoch, val_metric FROM curves ORDER BY epoch").fetchall()
+    assert [tuple(r) for r in curves] == [(1, 0.4), (2, 0.7)]
+
+
+def test_recording_a_cell_again_replaces_it(tmp_path):
+    store = new_store(tmp_path)
+    store.record("r1", CELL, CellResult("failed", reason="first"))
+    store.record("r1", CELL, CellResult("ok", timing=timing()))
+    (stored,) = store.cells("r1")
+    assert stored.result.status == "ok"
+    assert store._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0
+
+
+def test_runs_lookup_by_prefix_and_resumable(tmp_path):
+    store = new_store(tmp_path, "20260101-smoke")
+    assert store.run("2026").run_id == "20260101-smoke"
+    assert store.resumable_run("h").run_id == "20260101-smoke"
+    store.finish_run("20260101-smoke")
+    assert store.resumable_run("h") is None
+    with pytest.raises(KeyError, match="no run 'nope'"):
+        store.run("nope")
+
+
+def test_store_is_in_wal_mode_and_versioned(tmp_path):
+    store = new_store(tmp_path)
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    version = store._db.execute("SELECT value FROM meta").fetchone()[0]
+    assert int(version) == SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused(tmp_path):
+    new_store(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute("UPDATE meta SET value='99'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema version 99, newer"):
+        Store(tmp_path / "s.sqlite")
+
+
+def test_corrupt_or_foreign_files_are_refused(tmp_path):
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a readable blockbench store"):
+        Store(garbage)
+    foreign = tmp_path / "foreign.sqlite"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE x (a)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not a blockbench store"):
+        Store(foreign)
+
+
+def test_merge_adds_without_duplicates(tmp_path):
+    a = Store(tmp_path / "a.sqlite")
+    b = Store(tmp_path / "b.sqlite")
+    for store in (a, b):
+        store.create_run("shared", name="t", config_hash="h", config={}, env={}, total_cells=2)
+    other = Cell("dense", (("units", 16),), (4,), 2, "train")
+    a.record("shared", CELL, CellResult("ok", timing=timing()))
+    b.record("shared", other, CellResult("ok", timing=timing()))
+    b.record("shared", CELL, CellResult("ok", timing=timing((9.0,))))
+    b.close()
+    target = Store(tmp_path / "merged.sqlite")
+    assert target.merge_from(tmp_path / "a.sqlite") == (1, 1)
+    assert target.merge_from(tmp_path / "b.sqlite") == (0, 1)
+    assert target.merge_from(tmp_path / "b.sqlite") == (0, 0)
+    cells = {s.cell.cell_id: s for s in target.cells("shared")}
+    assert set(cells) == {CELL.cell_id, other.cell_id}
+    assert cells[CELL.cell_id].result.timing.samples_s == (0.01, 0.011, 0.012)  # first wins
