@@ -44,6 +44,7 @@ _MATRIX_KEYS = {"block", "input_shape", "batch_size", "pass", "device", "xla", "
 _FIT_KEYS = {"dataset", "epochs", "learning_rate", "seeds", "label_noise", "random_labels",
              "patience"}  # fmt: skip
 _TOP_KEYS = {"run", "matrix", "description"}
+_MAY_BE_ZERO = {"warmup", "seed", "memory_limit_gb"}
 
 
 class ConfigError(ValueError):
@@ -169,9 +170,12 @@ def _settings(table: Any, source: str, errors: list[str]) -> RunSettings:
         if type(value) is not expected:
             errors.append(f"{where}: {key} = {value!r}: expected {expected.__name__}")
             continue
-        if expected in (int, float) and value <= 0 and key not in ("seed", "memory_limit_gb"):
-            errors.append(f"{where}: {key} = {value!r}: expected a positive number")
-            continue
+        if expected in (int, float):
+            floor_ok = key in _MAY_BE_ZERO and value == 0
+            if value < 0 or (value == 0 and not floor_ok):
+                lowest = "a non-negative number" if key in _MAY_BE_ZERO else "a positive number"
+                errors.append(f"{where}: {key} = {value!r}: expected {lowest}")
+                continue
         values[key] = value
     return RunSettings(**values)
 

@@ -63,7 +63,7 @@ def best_epoch(val_metric: Sequence[float], val_loss: Sequence[float]) -> int | 
     3
     """
     best, best_metric, best_loss = None, None, None
-    for index, (metric, loss) in enumerate(zip(val_metric, val_loss)):
+    for index, (metric, loss) in enumerate(zip(val_metric, val_loss, strict=True)):
         if better(metric, loss, best_metric, best_loss):
             best, best_metric, best_loss = index + 1, metric, loss
     return best

@@ -126,9 +126,7 @@ def load(
     """
     spec = spec_of(name)
     if rank not in spec.shapes:
-        raise ValueError(
-            f"dataset {name!r} has no rank-{rank} view; it offers {_ranks_text(spec)}"
-        )
+        raise ValueError(f"dataset {name!r} has no rank-{rank} view; it offers {_ranks_text(spec)}")
     check_labels(label_noise, random_labels)
     parts = _scaled_parts(name)
     shape = spec.shapes[rank]
@@ -276,7 +274,7 @@ def _ranks_text(spec: DatasetSpec) -> str:
     return "ranks " + ", ".join(str(r) for r in ranks)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scaled_parts(name: str) -> tuple[np.ndarray, ...]:
     """Flat, scaled (x_train, y_train, x_val, y_val, x_test, y_test), read-only."""
     spec = DATASETS[name]

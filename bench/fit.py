@@ -7,17 +7,18 @@ early stopping: the whole curve is the measurement; ``patience`` only sets how t
 overfitting onset is read from it, see :func:`bench.curves.onset_epoch`).
 
 Determinism: ``keras.utils.set_random_seed(seed)`` (Python, NumPy, TensorFlow and the
-Keras seed generator: weights, dropout and the per-epoch shuffle) and
-``tf.config.experimental.enable_op_determinism()``. The latter is process-wide and stays
-on after the cell (fine in a worker; it can slow, or refuse, non-deterministic ops of
-later cells in the same process). Same seed, same machine: same curves within float
+Keras seed generator: weights, dropout and the per-epoch shuffle) and TensorFlow op
+determinism (``tf.config.experimental.enable_op_determinism``). Op determinism is
+process-wide, so it is switched on for the cell and restored to what it was afterwards:
+left on, it would make Keras silently drop ``jit_compile=True`` for later cells of the
+same worker (timing cells included). Same seed, same machine: same curves within float
 tolerance. The data split never depends on the seed; label corruption does.
 
-XLA (``cell.xla``): Keras silently drops ``jit_compile=True`` while op determinism is on,
-so an XLA fit cell turns op determinism *off* (process-wide) and relies on the seeds
-alone (XLA on CPU repeated the same curves here, but TensorFlow does not promise it).
-A model that Keras cannot compile with XLA raises ``RuntimeError`` rather than being
-recorded as XLA while running without it.
+XLA (``cell.xla``): since Keras drops ``jit_compile=True`` under op determinism, an XLA
+fit cell runs with op determinism off and relies on the seeds alone (XLA on CPU repeated
+the same curves here, but TensorFlow does not promise it). A model that Keras cannot
+compile with XLA raises ``RuntimeError`` rather than being recorded as XLA while running
+without it.
 
 >>> from bench.cell import Cell, FitSettings
 >>> cell = Cell("dense", (("units", 8),), (64,), 64, "fit",
@@ -28,10 +29,12 @@ recorded as XLA while running without it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 import warnings
+from collections.abc import Iterator
 
 import keras
 import tensorflow as tf
@@ -55,7 +58,7 @@ def run_fit_cell(cell: Cell) -> FitResult:
     labels of the *final* weights, by ``model.evaluate`` (inference mode), taken before
     the best weights are restored. A NaN or infinite loss stops training: the result
     comes back normally with ``diverged_epoch`` set and curves up to that epoch
-    (its values non-finite); memorisation is then ``None``.
+    (whose loss is non-finite); memorisation is then ``None``.
 
     Raises ``ValueError`` before training when the cell is not a fit cell or the dataset
     does not fit the block.
@@ -85,12 +88,14 @@ def run_fit_cell(cell: Cell) -> FitResult:
         seed=settings.seed,
     )
 
+    with _op_determinism(not cell.xla):
+        return _train(cell, split)
+
+
+def _train(cell: Cell, split: datasets.Split) -> FitResult:
+    settings = cell.fit
     keras.backend.clear_session()  # free earlier models; fresh layer names
     keras.utils.set_random_seed(settings.seed)
-    if cell.xla:
-        tf_config.disable_op_determinism()  # else Keras turns jit_compile off
-    else:
-        tf.config.experimental.enable_op_determinism()
     model = build_model(cell, num_classes=split.num_classes, input_shape=split.input_shape)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*support `jit_compile=True`")
@@ -152,6 +157,24 @@ def run_fit_cell(cell: Cell) -> FitResult:
         diverged_epoch=summary.diverged_epoch,
         train_size=split.train_size,
     )
+
+
+@contextlib.contextmanager
+def _op_determinism(enabled: bool) -> Iterator[None]:
+    """Set TensorFlow op determinism for a block, then restore what it was."""
+    before = tf_config.is_op_determinism_enabled()
+    _set_op_determinism(enabled)
+    try:
+        yield
+    finally:
+        _set_op_determinism(before)
+
+
+def _set_op_determinism(enabled: bool) -> None:
+    if enabled:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()  # no public API; Keras reads the same flag
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):

@@ -53,7 +53,8 @@ def capture(
     part holds one ``{"error": ...}`` entry, and a `ProfileWarning` is issued.
     The allocator peak statistics are reset before the profiled steps, so
     ``profile_peak_bytes`` is the peak of those steps (the memory profile's lifetime peak
-    is the peak since the last reset).
+    is the peak since the last reset). ``capture_s`` is the whole cost of profiling the
+    cell: warm-up step, profiled steps, writing the xplane and reading it back.
 
     >>> # result = capture(lambda i: 0.0, logdir=Path("tb"), run_name="cell", steps=2,
     >>> #                  step_name="train")
@@ -124,7 +125,10 @@ def memory_summary(profile: dict[str, Any]) -> tuple[int | None, tuple[dict[str,
     """Peak bytes and the ops holding the most memory at the peak, from ``memory_profile``.
 
     Of several allocators (e.g. GPU and pinned host memory) the one with the largest
-    lifetime peak is used. Ops are the allocations active at the peak, summed by op name.
+    lifetime peak is used. Ops are the allocations live at the peak, summed by op name
+    (``basis`` ``"live at peak"``); when the profile attributes none (it happens for large
+    steps), the largest single allocation of each op in the sampled timeline
+    (``basis`` ``"largest allocation"``).
 
     >>> memory_summary({"memoryProfilePerAllocator": {}})
     (None, ())
@@ -153,8 +157,16 @@ def memory_summary(profile: dict[str, Any]) -> tuple[int | None, tuple[dict[str,
         if not op or op.startswith("unused preallocated"):
             continue  # the allocator's reserve, not an op's allocation
         by_op[op] += int(meta.get("allocationBytes", 0)) * int(active.get("numOccurrences", 1))
+    basis = "live at peak"
+    if not by_op:  # the profile attributed nothing at the peak: use its largest allocations
+        basis = "largest allocation"
+        for sample in allocator.get("sampledTimelineSnapshots", []):
+            meta = sample.get("activityMetadata", {})
+            op = meta.get("tfOpName", "")
+            if meta.get("memoryActivity") == "ALLOCATION" and op:
+                by_op[op] = max(by_op[op], int(meta.get("allocationBytes", 0)))
     ranked = sorted(by_op.items(), key=lambda item: (-item[1], item[0]))[:TOP]
-    return peak, tuple({"op": op, "bytes": size} for op, size in ranked)
+    return peak, tuple({"op": op, "bytes": size, "basis": basis} for op, size in ranked)
 
 
 def top_self_time_ops(tables: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
@@ -253,7 +265,9 @@ def _publish(staging: Path, logdir: Path, run_name: str) -> Path:
 def _reset_allocator_peaks() -> None:
     import tensorflow as tf
 
-    for device in ["CPU:0"] + [f"GPU:{i}" for i in range(len(tf.config.list_logical_devices("GPU")))]:
+    for device in ["CPU:0"] + [
+        f"GPU:{i}" for i in range(len(tf.config.list_logical_devices("GPU")))
+    ]:
         try:
             tf.config.experimental.reset_memory_stats(device)
         except (ValueError, tf.errors.OpError):

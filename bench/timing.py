@@ -82,9 +82,13 @@ def make_program(
 
     @tf.function(jit_compile=xla, reduce_retracing=True)
     def loop(num_steps: tf.Tensor) -> tf.Tensor:
-        total = tf.constant(0.0)
-        for index in tf.range(num_steps):
-            total += one_step(index)
+        # An explicit while_loop: the trip count stays a runtime value, so XLA compiles
+        # once for every K (a tf.range loop makes K a compile-time constant).
+        _, total = tf.while_loop(
+            lambda index, total: index < num_steps,
+            lambda index, total: (index + 1, total + one_step(index)),
+            (tf.constant(0), tf.constant(0.0)),
+        )
         return total
 
     def run(num_steps: int) -> float:
@@ -110,25 +114,31 @@ def time_program(program: StepProgram, settings: RunSettings) -> ModelTiming:
 def calibrate(run: Callable[[int], float], min_sample_s: float, max_steps: int) -> int:
     """Smallest K (grown geometrically) whose K-step call lasts at least ``min_sample_s``.
 
+    A candidate K is timed twice and the faster call counts, so one slow call (a cold
+    cache, a busy core) cannot pass a K whose samples then come out too short.
+
     >>> calibrate(lambda k: time.sleep(0.001 * k), 0.02, 1000) >= 15
     True
     """
     steps = 1
     while True:
-        start = time.perf_counter()
-        run(steps)
-        elapsed = time.perf_counter() - start
+        elapsed = min(_call_seconds(run, steps) for _ in range(2))
         if elapsed >= min_sample_s or steps >= max_steps:
             return steps
-        # aim 20% past the target, at least double when the call was too short to trust
+        # aim 20% past the target; at least double when the call was too short to trust
         guess = math.ceil(steps * 1.2 * min_sample_s / max(elapsed, 1e-9))
         steps = min(max_steps, max(steps * 2, guess) if elapsed < min_sample_s / 10 else guess)
+        steps = max(steps, 2)
+
+
+def _call_seconds(run: Callable[[int], float], steps: int) -> float:
+    start = time.perf_counter()
+    run(steps)  # returns a host float: the device work has finished
+    return time.perf_counter() - start
 
 
 def _sample(run: Callable[[int], float], steps: int) -> float:
-    start = time.perf_counter()
-    run(steps)  # returns a host float: the device work has finished
-    return (time.perf_counter() - start) / steps
+    return _call_seconds(run, steps) / steps
 
 
 def keras_step_time(
@@ -148,8 +158,10 @@ def keras_step_time(
     stamps = _Stamps()
     batches = tf.data.Dataset.from_tensors((x[0], y[0])).repeat()
     if pass_ == "train":
-        model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0)  # compile, warm up
-        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[stamps])
+        model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)  # compile, warm up
+        model.fit(
+            batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[stamps]
+        )
     else:
         inputs = batches.map(lambda a, b: a)
         model.predict(inputs, steps=2, verbose=0)

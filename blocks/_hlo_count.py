@@ -50,8 +50,10 @@ def hlo_matmul_flops(hlo_text: str) -> int:
     return total
 
 
-def xla_matmul_flops(fn: Callable[..., Any], *args: Any, stage: str = "hlo") -> int:
+def xla_matmul_flops(fn: Callable[..., Any], *args: Any) -> int:
     """Matmul and convolution FLOPs of ``fn(*args)`` as lowered by XLA (TensorFlow backend).
+
+    Reads the unoptimised HLO (stage "hlo"), where every operand is printed with its shape.
 
     >>> import tensorflow as tf
     >>> xla_matmul_flops(lambda x: tf.matmul(x, x), tf.ones((4, 4)))  # 2 * 4*4 * 4
@@ -59,5 +61,5 @@ def xla_matmul_flops(fn: Callable[..., Any], *args: Any, stage: str = "hlo") -> 
     """
     import tensorflow as tf
 
-    compiled = tf.function(fn, jit_compile=True)
-    return hlo_matmul_flops(compiled.experimental_get_compiler_ir(*args)(stage=stage))
+    compiled = tf.function(fn, jit_compile=True, autograph=False)
+    return hlo_matmul_flops(compiled.experimental_get_compiler_ir(*args)(stage="hlo"))

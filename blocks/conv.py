@@ -196,6 +196,8 @@ class ConvBlock(keras.layers.Layer):
     def get_config(self):
         base_config = super().get_config()
         config = {k: self.knobs[k] for k in DEFAULTS}
+        if isinstance(config["kernel_size"], (list, tuple)):  # JSON-stable: a list
+            config["kernel_size"] = list(config["kernel_size"])
         return {**base_config, **config}
 
 

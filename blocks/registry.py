@@ -90,7 +90,5 @@ def resolve_known(name: str, input_shape: Shape, knobs: dict[str, object]):
     resolved = spec.resolve(knobs, input_shape)
     shape = spec.check_input_shape(input_shape)
     if None in shape:
-        raise ValueError(
-            f"block {name!r}: a cost needs every input dimension known, got {shape}"
-        )
+        raise ValueError(f"block {name!r}: a cost needs every input dimension known, got {shape}")
     return spec, resolved, shape

@@ -106,7 +106,9 @@ class ResidualBlock(keras.layers.Layer):
         if self.projects:
             self.projection.build(shape)
             self.projection_norm.build(out_shape)
-        for conv1, norm1, conv2, norm2 in zip(self.convs1, self.norms1, self.convs2, self.norms2):
+        for conv1, norm1, conv2, norm2 in zip(
+            self.convs1, self.norms1, self.convs2, self.norms2, strict=True
+        ):
             conv1.build(shape)
             norm1.build(out_shape)
             conv2.build(out_shape)
@@ -116,7 +118,7 @@ class ResidualBlock(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = inputs
         for index, (conv1, norm1, conv2, norm2) in enumerate(
-            zip(self.convs1, self.norms1, self.convs2, self.norms2)
+            zip(self.convs1, self.norms1, self.convs2, self.norms2, strict=True)
         ):
             shortcut = x
             if index == 0 and self.projects:

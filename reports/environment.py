@@ -16,6 +16,7 @@ runner recorded is hidden.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from reports.markdown import table
@@ -26,6 +27,13 @@ _KNOWN = {
     "keras", "numpy", "gpus", "gpu_driver", "git_commit", "git_dirty", "tf32",
     "cpu_allocator_bfc", "hostname", "blockbench",
 }  # fmt: skip
+
+# Keys that say where or when, not what: never a reason to distrust a comparison.
+IGNORED_ENV_KEYS = frozenset(
+    {"hostname", "timestamp", "created_at", "started_at", "finished_at", "date", "time"}
+)
+# The code under test: expected to differ between the runs a comparison compares.
+COMMIT_KEYS = frozenset({"git_commit", "git_dirty"})
 
 _VERSIONS = (
     ("python", "Python"),
@@ -70,9 +78,7 @@ def environment_rows(env: dict[str, Any], probes: dict[str, dict[str, Any]]) -> 
     if not is_missing(env.get("gpu_driver")) and env.get("gpu_driver") != "":
         gpus = f"{gpus} (driver {env['gpu_driver']})"
     versions = [f"{label} {env[key]}" for key, label in _VERSIONS if not is_missing(env.get(key))]
-    commit = _text(env.get("git_commit"))
-    if commit != MISSING:
-        commit = commit[:12] + (" (dirty)" if env.get("git_dirty") else "")
+    commit = commit_text(env)
     rows = [
         ["CPU", cpu],
         ["threads", ", ".join(threads)],
@@ -100,3 +106,51 @@ def environment_rows(env: dict[str, Any], probes: dict[str, dict[str, Any]]) -> 
 def environment_section(env: dict[str, Any], probes: dict[str, dict[str, Any]]) -> str:
     """The environment as a two-column markdown table."""
     return table(["setting", "value"], environment_rows(env, probes), left=2)
+
+
+@dataclass(frozen=True)
+class EnvDifference:
+    """One fingerprint key whose value differs between two runs (``None``: missing)."""
+
+    key: str
+    a: Any
+    b: Any
+
+    def describe(self) -> str:
+        """``key (A: value; B: value)``.
+
+        >>> EnvDifference("tensorflow", "2.20.0", "2.21.0").describe()
+        'tensorflow (A: 2.20.0; B: 2.21.0)'
+        """
+        return f"{self.key} (A: {_text(self.a)}; B: {_text(self.b)})"
+
+
+def env_differences(
+    env_a: dict[str, Any],
+    env_b: dict[str, Any],
+    *,
+    ignore: frozenset[str] = IGNORED_ENV_KEYS | COMMIT_KEYS,
+) -> list[EnvDifference]:
+    """The fingerprint keys whose values differ, sorted; ``ignore`` keys are skipped.
+
+    >>> env_differences({"cores": 2, "hostname": "a"}, {"cores": 4, "hostname": "b"})
+    [EnvDifference(key='cores', a=2, b=4)]
+    """
+    keys = sorted((set(env_a) | set(env_b)) - ignore)
+    return [
+        EnvDifference(key, env_a.get(key), env_b.get(key))
+        for key in keys
+        if env_a.get(key) != env_b.get(key)
+    ]
+
+
+def commit_text(env: dict[str, Any]) -> str:
+    """A run's commit, short, with ``(dirty)`` when the tree had changes.
+
+    >>> commit_text({"git_commit": "0123456789abcdef", "git_dirty": True})
+    '0123456789ab (dirty)'
+    """
+    commit = _text(env.get("git_commit"))
+    if commit == MISSING:
+        return commit
+    return commit[:12] + (" (dirty)" if env.get("git_dirty") else "")

@@ -95,9 +95,7 @@ def families(data: RunData) -> list[Family]:
 def _family(name: str, timing: pd.DataFrame, all_fits: pd.DataFrame) -> Family:
     fits = all_fits[all_fits["family"] == name]
     ok = timing[(timing["status"] == "ok") & timing["step_s_median"].notna()]
-    measured = {
-        int(batch): set(group["capacity"]) for batch, group in ok.groupby("batch_size")
-    }
+    measured = {int(batch): set(group["capacity"]) for batch, group in ok.groupby("batch_size")}
     if measured:
         batch, reason = choose_batch_size(measured, set(ok["capacity"]))
     elif len(timing):
@@ -125,9 +123,7 @@ def _family(name: str, timing: pd.DataFrame, all_fits: pd.DataFrame) -> Family:
     )
 
 
-def choose_batch_size(
-    measured: dict[int, set[str]], capacities: set[str]
-) -> tuple[int, str]:
+def choose_batch_size(measured: dict[int, set[str]], capacities: set[str]) -> tuple[int, str]:
     """The batch size to compare capacities at, and why it was chosen."""
     common = [batch for batch, caps in measured.items() if caps >= capacities]
     if common:

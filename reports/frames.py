@@ -12,14 +12,23 @@ knobs as canonical JSON, plus the input shape when a family has several) and, fo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from bench.rows import CELL_COLUMNS, CURVE_COLUMNS, FIT_COLUMNS, cell_row, curve_rows, fit_row
-from bench.rows import peak_flops_by_device
+from bench.rows import (
+    CELL_COLUMNS,
+    CURVE_COLUMNS,
+    FIT_COLUMNS,
+    cell_row,
+    curve_rows,
+    fit_row,
+    peak_flops_by_device,
+)
 from bench.store import RunInfo, Store, StoredCell
 
 SHAPE_SEPARATOR = " @ "  # between knobs JSON and input shape in a capacity key
@@ -38,7 +47,7 @@ class RunData:
 
 
 def open_store(store: Store | str | Path) -> Store:
-    """A :class:`Store` as given, or opened read-only-ish (never created) from a path.
+    """A :class:`Store` as given, or opened from the path of an existing store file.
 
     >>> open_store("/nonexistent/blockbench.sqlite")
     Traceback (most recent call last):
@@ -98,7 +107,7 @@ def load_run(store: Store, run_id: str) -> RunData:
     )
 
 
-def _family_namer(stored: tuple[StoredCell, ...]):  # noqa: ANN202 - a small closure
+def _family_namer(stored: tuple[StoredCell, ...]) -> Callable[[StoredCell], str]:
     devices = {item.cell.device for item in stored}
     dtypes = {item.cell.dtype_policy for item in stored}
 
@@ -113,7 +122,7 @@ def _family_namer(stored: tuple[StoredCell, ...]):  # noqa: ANN202 - a small clo
     return name
 
 
-def _condition_namer(stored: tuple[StoredCell, ...]):  # noqa: ANN202 - a small closure
+def _condition_namer(stored: tuple[StoredCell, ...]) -> Callable[[StoredCell], str]:
     settings = [item.cell.fit for item in stored if item.cell.fit is not None]
     several_lr = len({s.learning_rate for s in settings}) > 1
     several_epochs = len({s.epochs for s in settings}) > 1
@@ -144,22 +153,31 @@ def _last_train(item: StoredCell) -> float | None:
     return float(values[-1]) if values else None
 
 
-def is_default_condition(fit_rows: pd.DataFrame) -> pd.Series:
-    """Rows trained on clean labels (no label noise, no random labels)."""
-    noise = pd.to_numeric(fit_rows["label_noise"], errors="coerce").fillna(0.0)
-    return (noise == 0) & ~fit_rows["random_labels"].fillna(False).astype(bool)
+def is_true(values: pd.Series) -> pd.Series:
+    """Element-wise ``value is True`` (missing counts as False), without pandas downcasts.
+
+    >>> is_true(pd.Series([True, None, False])).tolist()
+    [True, False, False]
+    """
+    return values.map(lambda value: value is True or value is np.True_).astype(bool)
+
+
+def is_default_condition(rows: pd.DataFrame) -> pd.Series:
+    """Fit or curve rows trained on clean labels (no label noise, no random labels)."""
+    noise = pd.to_numeric(rows["label_noise"], errors="coerce")
+    return ((noise == 0) | noise.isna()) & ~is_true(rows["random_labels"])
 
 
 def knob_values(capacity: str) -> dict[str, Any]:
     """The knob dict of a capacity key (input shape, if present, under ``input``).
 
     >>> knob_values('{"units": 32} @ 28x28')
-    {'units': 32, 'input': '28x28'}
+    {'units': 32, 'input': [28, 28]}
     """
     knobs, _, shape = capacity.partition(SHAPE_SEPARATOR)
     values = json.loads(knobs)
     if shape:
-        values["input"] = shape
+        values["input"] = [int(size) for size in shape.split("x")]
     return values
 
 

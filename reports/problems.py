@@ -2,15 +2,15 @@
 
 >>> import pandas as pd
 >>> print(problems_section(pd.DataFrame(columns=["status", "noisy", "xla_fallback"])))
-#### Failed and skipped cells
+### Failed and skipped cells
 <BLANKLINE>
 None.
 <BLANKLINE>
-#### Noisy cells
+### Noisy cells
 <BLANKLINE>
 None.
 <BLANKLINE>
-#### XLA fallbacks
+### XLA fallbacks
 <BLANKLINE>
 None.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.stats import NOISE_THRESHOLD
+from reports.frames import is_true
 from reports.markdown import table
 from reports.units import MISSING, format_percent, format_seconds, is_missing
 
@@ -45,7 +46,7 @@ def failed_section(cells: pd.DataFrame) -> str:
 
 def noisy_section(cells: pd.DataFrame) -> str:
     """A row per cell whose IQR/median exceeds the noise threshold."""
-    noisy = cells[cells["noisy"].fillna(False).astype(bool)] if len(cells) else cells
+    noisy = cells[is_true(cells["noisy"])] if len(cells) else cells
     if noisy.empty:
         return "None."
     rows = [
@@ -65,7 +66,9 @@ def fallback_section(cells: pd.DataFrame) -> str:
     """A row per cell whose XLA run fell back (``xla_fallback`` non-empty)."""
     if cells.empty:
         return "None."
-    fallback = cells[cells["xla_fallback"].fillna("").astype(str).str.strip() != ""]
+    fallback = cells[
+        cells["xla_fallback"].map(lambda text: not is_missing(text) and bool(str(text).strip()))
+    ]
     if fallback.empty:
         return "None."
     rows = [
@@ -79,11 +82,11 @@ def problems_section(cells: pd.DataFrame) -> str:
     """The three sub-sections, each a table or ``None.``"""
     return "\n\n".join(
         [
-            "#### Failed and skipped cells",
+            "### Failed and skipped cells",
             failed_section(cells),
-            "#### Noisy cells",
+            "### Noisy cells",
             noisy_section(cells),
-            "#### XLA fallbacks",
+            "### XLA fallbacks",
             fallback_section(cells),
         ]
     )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
+from scipy.special import stdtrit
 
 CONFIDENCE = 0.95
 
@@ -72,7 +72,7 @@ def fit_power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
     dof = len(xs) - 2
     stderr = math.sqrt(ss_res / dof / sxx) if dof > 0 else math.inf
-    half_width = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, dof)) * stderr
+    half_width = float(stdtrit(dof, 0.5 + CONFIDENCE / 2)) * stderr
     return PowerLaw(
         a=math.exp(intercept),
         b=slope,

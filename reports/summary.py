@@ -1,8 +1,8 @@
 """The report's opening: what one more step of each capacity knob costs and buys.
 
-For each family and numeric knob, the capacities that differ in that knob only (all other
-knobs equal; the longest such line, smallest other knobs on a tie) are compared step by
-step. The first step gets a sentence with ratios of params, FLOPs and step time, the change
+For each family and size knob (a number, or a list of numbers such as a kernel size), the
+measured capacities that differ in that knob only (all other knobs equal; the longest such
+line, smallest other knobs on a tie) are compared step by step. The first step gets a sentence with ratios of params, FLOPs and step time, the change
 in peak memory and the validation metric before and after; a line of three or more
 capacities gets a second sentence from its smallest to its largest value. Step time and
 memory are of the family's main pass (train, else forward) at its chosen batch size, XLA off
@@ -72,7 +72,7 @@ def knob_line(family: Family, knob: str) -> list[str]:
     lines: dict[str, list[str]] = {}
     for capacity in family.capacities:
         values = knob_values(capacity)
-        if knob not in values or not _is_number(values[knob]) or knob == "input":
+        if knob not in values or not _is_size(values[knob]) or knob == "input":
             continue
         if family.params(capacity) is None:  # nothing measured (e.g. the cell failed)
             continue
@@ -84,7 +84,10 @@ def knob_line(family: Family, knob: str) -> list[str]:
     return sorted(best, key=lambda c: knob_values(c)[knob])
 
 
-def _is_number(value: Any) -> bool:
+def _is_size(value: Any) -> bool:
+    """A number, or a list of numbers (a kernel size): something that can grow."""
+    if isinstance(value, list):
+        return bool(value) and all(_is_size(v) and not isinstance(v, list) for v in value)
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

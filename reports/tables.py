@@ -109,6 +109,8 @@ def _variants(family: Family, passes: tuple[str, ...]) -> list[tuple[str, bool, 
 
 def step_time_table(family: Family) -> str:
     """Params, forward FLOPs per example and median ± IQR step time per pass and XLA."""
+    if not family.timing_passes:
+        return ""  # a family with fit cells only: the training table has its params
     variants = _variants(family, family.timing_passes)
 
     def cells(capacity: str) -> list[str]:
@@ -161,7 +163,9 @@ def xla_table(family: Family) -> str:
     variants = _variants(family, family.timing_passes)
 
     def cells(capacity: str) -> list[str]:
-        compiles = [format_seconds(family.value(capacity, p, x, "compile_s")) for p, x, _ in variants]
+        compiles = [
+            format_seconds(family.value(capacity, p, x, "compile_s")) for p, x, _ in variants
+        ]
         speedups = [
             format_ratio(
                 _ratio(
@@ -218,7 +222,9 @@ def memory_table(family: Family) -> str:
         {
             str(row["allocator"])
             for key, row in family.cells.items()
-            if key[1] == pass_ and key[3] == family.batch_size and not is_missing(row.get("allocator"))
+            if key[1] == pass_
+            and key[3] == family.batch_size
+            and not is_missing(row.get("allocator"))
         }
     )
     if text and allocators:
@@ -284,7 +290,9 @@ def _onset(values: pd.Series) -> str:
     numbers = pd.to_numeric(values, errors="coerce").dropna()
     if numbers.empty:
         return "never"
-    text = _mean_std(numbers)
+    text = f"{numbers.mean():.1f}"  # epochs: one decimal place
+    if len(numbers) > 1:
+        text += f" ± {numbers.std():.1f}"
     return text if len(numbers) == len(values) else f"{text} ({len(numbers)} of {len(values)})"
 
 

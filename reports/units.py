@@ -55,7 +55,7 @@ def _decimals(value: float, digits: int) -> int:
 
 
 def _scaled(value: float, units: Sequence[tuple[float, str]], digits: int) -> str:
-    """Pick the largest unit that keeps the number >= 1 after rounding."""
+    """The largest unit that keeps the number >= 1; the next one up if it would show >= 1000."""
     magnitude = abs(value)
     chosen = units[0]
     for scale, suffix in units:
@@ -64,7 +64,7 @@ def _scaled(value: float, units: Sequence[tuple[float, str]], digits: int) -> st
     index = units.index(chosen)
     text = significant(value / chosen[0], digits)
     nxt = units[index + 1] if index + 1 < len(units) else None
-    if nxt is not None and abs(float(text.replace(",", ""))) * chosen[0] >= nxt[0]:
+    if nxt is not None and abs(float(text.replace(",", ""))) >= 1000:
         text, chosen = significant(value / nxt[0], digits), nxt  # 999.96 µs -> 1.00 ms
     return f"{text} {chosen[1]}".rstrip()
 

@@ -108,11 +108,12 @@ def test_a_worker_killed_from_outside_fails_only_its_cell(tmp_path):
 
 def test_killed_runner_keeps_finished_cells_and_resume_runs_only_missing(tmp_path):
     config = tmp_path / "resume.toml"
-    config.write_text(fault_config(["ok", "sleep", "ok"], seconds=15.0))
+    config.write_text(fault_config(["ok", "sleep", "ok"], seconds=8.0))
     env = {**os.environ, "BLOCKBENCH_PLUGINS": PLUGIN, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "bench.cli", "--out", str(tmp_path), "run", str(config),
                "--no-report", "--quiet"]
-    runner = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    runner = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     first_done = None
     while time.monotonic() < deadline and first_done is None:

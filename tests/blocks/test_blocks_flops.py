@@ -15,9 +15,7 @@ from blocks._hlo_count import hlo_matmul_flops, xla_matmul_flops
 TOLERANCE = 0.02
 
 CASES = [
-    (name, shape, knobs)
-    for name, spec in BLOCKS.items()
-    for shape, knobs in spec.small_cases()
+    (name, shape, knobs) for name, spec in BLOCKS.items() for shape, knobs in spec.small_cases()
 ] + [
     ("conv", (28, 28, 1), {"filters": 32, "depth": 2}),
     ("conv", (9, 7, 3), {"filters": 4, "kernel_size": (3, 5), "batch_norm": False}),

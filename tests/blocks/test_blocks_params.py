@@ -61,7 +61,13 @@ def test_params_equal_keras_on_random_configs(name, data):
         ("residual", (8, 8, 3), {"filters": 4}, 9 * 3 * 4 + 9 * 16 + 3 * 4 + 3 * 8, 3 * 8),
         ("residual", (8, 8, 4), {"filters": 4}, 9 * 16 * 2 + 2 * 8, 2 * 8),
         ("transformer", (10, 8), {"units": 8}, 4 * 72 + 32 + 8 * 32 + 32 + 32 * 8 + 8, 0),
-        ("transformer", (10, 5), {"units": 8}, 5 * 8 + 8 + 4 * 72 + 32 + 8 * 32 + 32 + 32 * 8 + 8, 0),
+        (
+            "transformer",
+            (10, 5),
+            {"units": 8},
+            5 * 8 + 8 + 4 * 72 + 32 + 8 * 32 + 32 + 32 * 8 + 8,
+            0,
+        ),
     ],
 )
 def test_params_literal_values(name, shape, knobs, trainable, non_trainable):

@@ -28,7 +28,12 @@ def test_public_api_names():
         assert hasattr(blocks, attribute)
     for function in ("params", "flops", "activations"):
         assert callable(getattr(blocks.cost, function))
-    for function in ("conv_example", "conv_example_corrected", "recurrent_example", "dense_example"):
+    for function in (
+        "conv_example",
+        "conv_example_corrected",
+        "recurrent_example",
+        "dense_example",
+    ):
         assert callable(getattr(blocks.seed, function))
     assert callable(blocks.compose.parallel) and callable(blocks.compose.sequential)
 

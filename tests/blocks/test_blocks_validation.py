@@ -44,14 +44,21 @@ def test_missing_required_knob():
         ("conv", {"filters": 2, "depth": True}, "knob 'depth' must be a positive int, got True"),
         ("conv", {"filters": 2, "kernel_size": (3,)}, "knob 'kernel_size' must be a positive int"),
         ("conv", {"filters": 2, "pool": "yes"}, "knob 'pool' must be True or False, got 'yes'"),
-        ("recurrent", {"units": 4, "cell": "foo"}, "knob 'cell' must be one of lstm, gru, "
-         "simple_rnn; got 'foo'"),
+        (
+            "recurrent",
+            {"units": 4, "cell": "foo"},
+            "knob 'cell' must be one of lstm, gru, simple_rnn; got 'foo'",
+        ),
         ("recurrent", {"units": 4, "dropout": 1.0}, r"knob 'dropout' must be a rate in \[0, 1\)"),
         ("recurrent", {"units": -1}, "knob 'units' must be a positive int, got -1"),
         ("dense", {"units": []}, "knob 'units' is an empty list of widths"),
         ("dense", {"units": [4, 0]}, "knob 'units' must be a positive int, got 0"),
-        ("dense", {"units": [64, 32], "depth": 2}, r"a list of widths with depth too: "
-         r"units=\[64, 32\] already sets 2 layer\(s\); drop depth=2"),
+        (
+            "dense",
+            {"units": [64, 32], "depth": 2},
+            r"a list of widths with depth too: "
+            r"units=\[64, 32\] already sets 2 layer\(s\); drop depth=2",
+        ),
         ("dense", {"units": [64, 32], "depth": 1}, "a list of widths with depth too"),
         ("residual", {"filters": 4, "depth": 0}, "knob 'depth' must be a positive int, got 0"),
         ("transformer", {"units": 4, "heads": 3}, r"heads=3 does not divide units=4"),

@@ -217,8 +217,11 @@ def test_check_refuses_unknown_names():
 
 
 def test_check_passes_on_block_errors_with_the_dataset_named():
-    with pytest.raises(ValueError, match=r"block 'conv' does not fit dataset 'digits' "
-                       r"\(input \(8, 8, 1\)\): .*pool"):
+    with pytest.raises(
+        ValueError,
+        match=r"block 'conv' does not fit dataset 'digits' "
+        r"\(input \(8, 8, 1\)\): .*pool",
+    ):
         datasets.check("digits", "conv", {"filters": 4, "depth": 4})
     with pytest.raises(ValueError, match=r"does not fit dataset 'digits'.*units"):
         datasets.check("digits", "dense", {"units": 0})

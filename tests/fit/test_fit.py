@@ -3,6 +3,8 @@
 import math
 
 import pytest
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
 
 import blocks
 from bench import datasets
@@ -38,7 +40,8 @@ def test_tiny_fit_returns_a_full_record(tiny):
     assert tiny.best_val_metric == tiny.curves["val_metric"][tiny.best_epoch - 1]
     assert tiny.final_val_metric == tiny.curves["val_metric"][-1]
     assert 0.0 <= tiny.test_metric <= 1.0
-    assert tiny.gap_end == pytest.approx(tiny.curves["val_loss"][-1] - tiny.curves["train_loss"][-1])
+    end_gap = tiny.curves["val_loss"][-1] - tiny.curves["train_loss"][-1]
+    assert tiny.gap_end == pytest.approx(end_gap)
     assert tiny.fit_wall_s > 0
 
 
@@ -91,8 +94,9 @@ def test_other_views_fit(block, knobs, dataset, shape):
 
 
 def test_refuses_before_training():
-    wrong_rank = Cell("conv", (("filters", 4),), (30,), 64, "fit",
-                      fit=FitSettings("breast_cancer", epochs=1))
+    wrong_rank = Cell(
+        "conv", (("filters", 4),), (30,), 64, "fit", fit=FitSettings("breast_cancer", epochs=1)
+    )
     with pytest.raises(ValueError, match=r"block 'conv' needs images \(rank 3\)"):
         run_fit_cell(wrong_rank)
     timing = Cell("dense", (("units", 8),), (64,), 64, "train")
@@ -101,3 +105,22 @@ def test_refuses_before_training():
     mismatch = Cell("dense", (("units", 8),), (30,), 64, "fit", fit=FitSettings("digits", epochs=1))
     with pytest.raises(ValueError, match=r"cell input_shape \(30,\) is not dataset 'digits'"):
         run_fit_cell(mismatch)
+
+
+def test_xla_fit_really_compiles():
+    """Keras drops jit_compile under op determinism: an XLA cell must turn it off, or
+    run_fit_cell raises instead of recording a non-XLA run as XLA."""
+    tf.config.experimental.enable_op_determinism()  # as another cell may have left it
+    settings = FitSettings("digits", epochs=1)
+    cell = Cell("dense", (("units", 4),), (64,), 256, "fit", xla=True, fit=settings)
+    result = run_fit_cell(cell)
+    assert result.epochs_run == 1
+    assert all(math.isfinite(v[0]) for v in result.curves.values())
+    assert tf_config.is_op_determinism_enabled()  # restored
+
+
+def test_op_determinism_is_restored_after_the_cell():
+    """Left on, it would make Keras drop jit_compile for later timing cells of a worker."""
+    tf_config.disable_op_determinism()
+    run_fit_cell(fit_cell(epochs=1, batch_size=256))
+    assert not tf_config.is_op_determinism_enabled()

@@ -120,7 +120,9 @@ def fit_result(*, params: int, seed: int, val: float, gap: float, onset: int | N
     )
 
 
-def dense_cell(units: int, batch: int, pass_: str, xla: bool, fit: FitSettings | None = None) -> Cell:
+def dense_cell(
+    units: int, batch: int, pass_: str, xla: bool, fit: FitSettings | None = None
+) -> Cell:
     return Cell("dense", (("units", units),), (64,), batch, pass_, xla=xla, fit=fit)
 
 
@@ -160,7 +162,13 @@ def build_store(path: Path, run_id: str = "r1", *, env: dict | None = None) -> S
             store.record(
                 run_id,
                 dense_cell(units, 32, "fit", False, settings),
-                fit_result(params=65 * units, seed=seed, val=val, gap=0.1 * units / 16 + 0.01 * seed, onset=2 if seed else None),
+                fit_result(
+                    params=65 * units,
+                    seed=seed,
+                    val=val,
+                    gap=0.1 * units / 16 + 0.01 * seed,
+                    onset=2 if seed else None,
+                ),
             )
     random = FitSettings("digits", epochs=3, seed=0, random_labels=True)
     store.record(
@@ -190,7 +198,9 @@ def build_store(path: Path, run_id: str = "r1", *, env: dict | None = None) -> S
                 )
             store.record(run_id, cell, result)
     lstm = Cell("lstm", (("units", 8),), (10, 4), 32, "train")
-    store.record(run_id, lstm, timing(params=416, flops=8000, batch=32, pass_="train", median_s=2e-3))
+    store.record(
+        run_id, lstm, timing(params=416, flops=8000, batch=32, pass_="train", median_s=2e-3)
+    )
     store.record(
         run_id,
         Cell("lstm", (("units", 8),), (10, 4), 32, "train", xla=True),

@@ -1,0 +1,238 @@
+"""Compare two runs cell by cell: is B faster or slower than A?
+
+Cells are matched by ``cell_id`` (the same configuration has the same id everywhere). Each
+timing cell present in both runs gets the ratio B/A of its median step time with a 95%
+bootstrap interval, a two-sided Mann–Whitney U test on the raw samples, and a verdict (see
+:mod:`reports.significance` for the rule). A warning lists the environment fingerprint keys
+that differ (hostnames and timestamps ignored; commits shown, as they are what is compared).
+
+Example (``blockbench compare`` does this)::
+
+    text, any_slower = compare_markdown("results/blockbench.sqlite", "run-a",
+                                        "results/blockbench.sqlite", "run-b")
+    print(text)
+    raise SystemExit(1 if any_slower else 0)   # --fail-on-regression
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.cell import TIMING_PASSES
+from bench.store import RunInfo, Store, StoredCell
+from reports.environment import EnvDifference, commit_text, env_differences
+from reports.frames import open_store
+from reports.markdown import table
+from reports.significance import (
+    FASTER,
+    INSUFFICIENT,
+    SAME,
+    SLOWER,
+    SampleComparison,
+    compare_samples,
+    samples_needed,
+)
+from reports.units import (
+    MISSING,
+    format_p_value,
+    format_percent,
+    format_ratio,
+    format_seconds,
+    is_missing,
+)
+
+NOT_COMPARED = "n/a"
+_ORDER = {SLOWER: 0, FASTER: 1, INSUFFICIENT: 2, NOT_COMPARED: 3, SAME: 4}
+
+
+@dataclass(frozen=True)
+class CellComparison:
+    """One cell present in both runs; ``stats`` is ``None`` when a side has no samples."""
+
+    cell_id: str
+    label: str
+    stats: SampleComparison | None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return NOT_COMPARED if self.stats is None else self.stats.verdict
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Run B against run A."""
+
+    run_a: RunInfo
+    run_b: RunInfo
+    threshold: float
+    alpha: float
+    cells: tuple[CellComparison, ...]
+    env_differences: tuple[EnvDifference, ...]
+    only_in_a: int
+    only_in_b: int
+
+    @property
+    def any_slower(self) -> bool:
+        """True when some cell is significantly slower in B (for ``--fail-on-regression``)."""
+        return any(cell.verdict == SLOWER for cell in self.cells)
+
+    def count(self, verdict: str) -> int:
+        return sum(cell.verdict == verdict for cell in self.cells)
+
+
+def _timing_cells(store: Store, run_id: str) -> dict[str, StoredCell]:
+    return {
+        item.cell.cell_id: item for item in store.cells(run_id) if item.cell.pass_ in TIMING_PASSES
+    }
+
+
+def _compare_cell(
+    a: StoredCell, b: StoredCell, *, threshold: float, alpha: float
+) -> CellComparison:
+    samples = [s.result.timing.samples_s if s.result.timing else () for s in (a, b)]
+    missing = [
+        f"{s.result.status} in {side}"
+        for side, s, values in (("A", a, samples[0]), ("B", b, samples[1]))
+        if not values
+    ]
+    if missing:
+        return CellComparison(a.cell.cell_id, a.cell.label, None, "; ".join(missing))
+    stats = compare_samples(samples[0], samples[1], threshold=threshold, alpha=alpha)
+    return CellComparison(a.cell.cell_id, a.cell.label, stats)
+
+
+def compare_runs(
+    store_a: Store | str | Path,
+    run_a: str,
+    store_b: Store | str | Path,
+    run_b: str,
+    *,
+    threshold: float = 0.10,
+    alpha: float = 0.002,
+) -> Comparison:
+    """Compare run B with run A (stores given open or as paths; run ids may be prefixes).
+
+    >>> import tempfile, os
+    >>> store = Store(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> for run in ("a", "b"):
+    ...     store.create_run(run, name=run, config_hash="h", config={}, env={}, total_cells=0)
+    >>> compare_runs(store, "a", store, "b").any_slower
+    False
+    """
+    opened_a, opened_b = open_store(store_a), open_store(store_b)
+    try:
+        info_a, info_b = opened_a.run(run_a), opened_b.run(run_b)
+        cells_a = _timing_cells(opened_a, info_a.run_id)
+        cells_b = _timing_cells(opened_b, info_b.run_id)
+    finally:
+        for opened, given in ((opened_a, store_a), (opened_b, store_b)):
+            if opened is not given:
+                opened.close()
+    shared = sorted(set(cells_a) & set(cells_b), key=lambda cid: cells_a[cid].cell.label)
+    compared = [
+        _compare_cell(cells_a[cid], cells_b[cid], threshold=threshold, alpha=alpha)
+        for cid in shared
+    ]
+    compared.sort(key=lambda c: (_ORDER[c.verdict], -(c.stats.ratio if c.stats else 0.0), c.label))
+    return Comparison(
+        run_a=info_a,
+        run_b=info_b,
+        threshold=threshold,
+        alpha=alpha,
+        cells=tuple(compared),
+        env_differences=tuple(env_differences(info_a.env, info_b.env)),
+        only_in_a=len(set(cells_a) - set(cells_b)),
+        only_in_b=len(set(cells_b) - set(cells_a)),
+    )
+
+
+def render_comparison(comparison: Comparison) -> str:
+    """The comparison as markdown: header, environment warning, rule, counts, table."""
+    a, b = comparison.run_a, comparison.run_b
+    parts = [
+        f"# blockbench comparison: A `{a.run_id}` → B `{b.run_id}`",
+        f"A: {a.name}, commit {commit_text(a.env)}, host {a.env.get('hostname') or MISSING}. "
+        f"B: {b.name}, commit {commit_text(b.env)}, host {b.env.get('hostname') or MISSING}.",
+    ]
+    if comparison.env_differences:
+        listed = "; ".join(d.describe() for d in comparison.env_differences)
+        parts.append(
+            f"> **Warning:** the environments differ: {listed}. Differences in time may come "
+            "from the environment rather than the code."
+        )
+    parts.append(
+        f"A cell is *slower* or *faster* only when its median step time changed by more than "
+        f"{format_percent(comparison.threshold)} **and** a two-sided Mann–Whitney U test on "
+        f"the raw samples gives p < {comparison.alpha:g}; otherwise *same*. B/A is the ratio "
+        "of median step times; its 95% interval is a percentile bootstrap (2,000 resamples, "
+        "fixed seed)."
+    )
+    parts.append(_counts(comparison))
+    untestable = sum(1 for c in comparison.cells if c.stats and not c.stats.testable)
+    if untestable:
+        parts.append(
+            f"**Insufficient samples:** {untestable} of {len(comparison.cells)} cells have too "
+            f"few samples for any test to reach p < {comparison.alpha:g}, so none of them can "
+            f"be called slower or faster (a change beyond the threshold shows as "
+            f"*{INSUFFICIENT}*; within it, *same*). Record at least "
+            f"{samples_needed(comparison.alpha)} samples per cell in both runs."
+        )
+    if comparison.cells:
+        parts.append(table(*_rows(comparison), left=1))
+    return "\n\n".join(parts) + "\n"
+
+
+def _counts(comparison: Comparison) -> str:
+    verdicts = (SLOWER, FASTER, SAME, INSUFFICIENT, NOT_COMPARED)
+    counted = ", ".join(f"{comparison.count(v)} {v}" for v in verdicts if comparison.count(v))
+    text = f"{len(comparison.cells)} cells in both runs"
+    text += f" ({counted})" if counted else ""
+    return f"{text}; {comparison.only_in_a} only in A, {comparison.only_in_b} only in B."
+
+
+def _rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    headers = ["cell", "A median", "B median", "B/A", "95% CI", "p", "samples", "verdict"]
+    rows = []
+    for cell in comparison.cells:
+        s = cell.stats
+        if s is None:
+            rows.append([cell.label, *[MISSING] * 6, f"{NOT_COMPARED} ({cell.note})"])
+            continue
+        rows.append(
+            [
+                cell.label,
+                format_seconds(s.median_a),
+                format_seconds(s.median_b),
+                format_ratio(s.ratio, digits=3),
+                f"{format_ratio(s.ratio_low, digits=3)}–{format_ratio(s.ratio_high, digits=3)}",
+                format_p_value(None if is_missing(s.p_value) else s.p_value),
+                f"{s.count_a} / {s.count_b}",
+                s.verdict,
+            ]
+        )
+    return headers, rows
+
+
+def compare_markdown(
+    store_a: Store | str | Path,
+    run_a: str,
+    store_b: Store | str | Path,
+    run_b: str,
+    *,
+    threshold: float = 0.10,
+    alpha: float = 0.002,
+) -> tuple[str, bool]:
+    """What ``blockbench compare`` prints, and whether any cell got slower.
+
+    >>> import tempfile, os
+    >>> store = Store(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> for run in ("a", "b"):
+    ...     store.create_run(run, name=run, config_hash="h", config={}, env={}, total_cells=0)
+    >>> text, any_slower = compare_markdown(store, "a", store, "b")
+    >>> any_slower, text.splitlines()[0]
+    (False, '# blockbench comparison: A `a` → B `b`')
+    """
+    comparison = compare_runs(store_a, run_a, store_b, run_b, threshold=threshold, alpha=alpha)
+    return render_comparison(comparison), comparison.any_slower

@@ -1,0 +1,333 @@
+"""The report's PNG plots, drawn with matplotlib's object API on the Agg canvas.
+
+Figures are made with :class:`matplotlib.figure.Figure` and rendered by
+:class:`~matplotlib.backends.backend_agg.FigureCanvasAgg` directly, never through
+``pyplot``: that is the Agg backend without ``matplotlib.use("Agg")``, so nothing here
+changes global matplotlib state (no figure registry, no backend switch in the caller's
+process) and nothing needs a display. Each plot function returns a :class:`Plot`: a file
+name, or a sentence saying why the plot was skipped.
+
+>>> Plot("Step time", None, "No timing results.").markdown()
+'No timing results.'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import Formatter, MaxNLocator
+
+from reports.families import Family
+from reports.frames import RunData, capacity_label, is_default_condition
+from reports.laws import points
+from reports.scaling import fit_power_law
+
+DPI = 100
+MAX_COLUMNS = 3
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One plot of the report: its title and file name, or why it was skipped."""
+
+    title: str
+    filename: str | None
+    note: str = ""
+
+    def markdown(self) -> str:
+        """An image link relative to the report, or the skip sentence."""
+        if self.filename is None:
+            return self.note
+        text = f"![{self.title}]({self.filename})"
+        return f"{text}\n\n{self.note}" if self.note else text
+
+
+def _save(figure: Figure, path: Path) -> None:
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=DPI)
+
+
+def _grid(count: int) -> tuple[Figure, list[Axes]]:
+    columns = min(MAX_COLUMNS, count)
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(4.2 * columns, 3.4 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel().tolist()
+    for extra in axes[count:]:
+        extra.set_visible(False)
+    return figure, axes[:count]
+
+
+def compact(value: float) -> str:
+    """A tick label without mathtext: SI suffix from 1000 up, else 3 significant figures.
+
+    >>> compact(2000.0), compact(31137.0), compact(0.0002), compact(1.5)
+    ('2k', '31.1k', '0.0002', '1.5')
+    """
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+class _LogLabels(Formatter):
+    """Plain labels on a log axis; minor ticks (2 and 5 only) labelled on narrow ranges."""
+
+    def __init__(self, *, minor: bool) -> None:
+        self.minor = minor
+
+    def __call__(self, value: float, pos: int | None = None) -> str:
+        if value <= 0:
+            return ""
+        if self.minor:
+            low, high = self.axis.get_view_interval()
+            mantissa = round(value / 10 ** math.floor(math.log10(value)), 6)
+            if low <= 0 or high / low > 30 or mantissa not in (2.0, 5.0):
+                return ""
+        return compact(value)
+
+
+def _log(axes: Axes, *, x: bool = True, y: bool = True) -> None:
+    """Log scales with plain tick labels on the chosen axes."""
+    for on, axis, setter in ((x, axes.xaxis, axes.set_xscale), (y, axes.yaxis, axes.set_yscale)):
+        if on:
+            setter("log")
+            axis.set_major_formatter(_LogLabels(minor=False))
+            axis.set_minor_formatter(_LogLabels(minor=True))
+
+
+def _legend(axes: Axes, **options: object) -> None:
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small", **options)
+
+
+def _fit_line(
+    axes: Axes, xs: list[float], ys: list[float], *, scale: float = 1.0, **style: object
+) -> None:
+    """The fitted power law over the data's x range (y multiplied by ``scale``)."""
+    if len(xs) < 3 or len(set(xs)) < 2:
+        return
+    law = fit_power_law(xs, ys)
+    grid = np.geomspace(min(xs), max(xs), 50)
+    axes.plot(grid, law.predict(grid) * scale, linewidth=1, label=f"fit b={law.b:.2f}", **style)
+
+
+def step_time_plot(families: list[Family], out_dir: Path) -> Plot:
+    """Step time against params per family, XLA off and on, log-log, with fitted lines."""
+    title = "Step time against params"
+    drawable = [
+        f
+        for f in families
+        if f.main_pass and any(points(f, f.main_pass, x, "step_s_median")[0] for x in (False, True))
+    ]
+    if not drawable:
+        return Plot(title, None, "No timing results, so there is no step-time plot.")
+    figure, axes = _grid(len(drawable))
+    for family, ax in zip(drawable, axes, strict=True):
+        for xla, color in ((False, "tab:blue"), (True, "tab:orange")):
+            xs, ys = points(family, family.main_pass, xla, "step_s_median")
+            if not xs:
+                continue
+            ax.scatter(xs, np.asarray(ys) * 1e3, color=color, label=f"XLA {'on' if xla else 'off'}")
+            _fit_line(ax, xs, ys, scale=1e3, color=color, linestyle="--")
+        _log(ax)
+        ax.set(title=family.name, xlabel="params")
+        ax.set_ylabel(f"{family.main_pass} step time (ms), batch {family.batch_size}")
+        _legend(ax)
+    filename = "step_time_vs_params.png"
+    _save(figure, out_dir / filename)
+    return Plot(title, filename)
+
+
+def throughput_plot(data: RunData, families: list[Family], out_dir: Path) -> Plot:
+    """Samples/s against batch size per family, a line per capacity, XLA off and on."""
+    title = "Throughput against batch size"
+    ok = data.cells[(data.cells["status"] == "ok") & data.cells["samples_per_s"].notna()]
+    drawable = []
+    for family in families:
+        rows = ok[(ok["family"] == family.name) & (ok["pass"] == family.main_pass)]
+        if rows["batch_size"].nunique() > 1:
+            drawable.append((family, rows))
+    if not drawable:
+        return Plot(
+            title, None, "Each family was measured at one batch size only: no throughput plot."
+        )
+    figure, axes = _grid(len(drawable))
+    for (family, rows), ax in zip(drawable, axes, strict=True):
+        for index, (capacity, group) in enumerate(rows.groupby("capacity", sort=False)):
+            color = f"C{index % 10}"
+            for xla, style in ((False, "-"), (True, "--")):
+                line = group[group["xla"] == xla].sort_values("batch_size")
+                if line.empty:
+                    continue
+                label = capacity_label(capacity) + (" XLA" if xla else "")
+                ax.plot(line["batch_size"], line["samples_per_s"], style, marker="o",
+                        color=color, label=label)  # fmt: skip
+        _log(ax)
+        ax.set(title=family.name, xlabel="batch size")
+        ax.set_ylabel(f"{family.main_pass} samples/s")
+        _legend(ax)
+    filename = "throughput_vs_batch.png"
+    _save(figure, out_dir / filename)
+    return Plot(title, filename, "Solid lines: XLA off; dashed: XLA on.")
+
+
+def memory_plot(families: list[Family], out_dir: Path) -> Plot:
+    """Allocator peak memory against params, a series per family (XLA off, else on)."""
+    title = "Peak memory against params"
+    series = []
+    for family in families:
+        for xla in (False, True):
+            xs, ys = (
+                points(family, family.main_pass, xla, "peak_bytes")
+                if family.main_pass
+                else ([], [])
+            )
+            if xs:
+                series.append((f"{family.name} {family.main_pass}{' XLA' if xla else ''}", xs, ys))
+                break
+    if not series:
+        return Plot(title, None, "No cell recorded its peak memory, so there is no memory plot.")
+    figure = Figure(figsize=(5.5, 4), layout="constrained")
+    ax = figure.subplots()
+    for index, (label, xs, ys) in enumerate(series):
+        color = f"C{index % 10}"
+        ax.scatter(xs, np.asarray(ys) / 2**20, color=color, label=label)
+        _fit_line(ax, xs, ys, scale=1 / 2**20, color=color, linestyle="--")
+    _log(ax)
+    ax.set(xlabel="params", ylabel="peak memory (MiB)")
+    _legend(ax)
+    filename = "peak_memory_vs_params.png"
+    _save(figure, out_dir / filename)
+    return Plot(title, filename)
+
+
+def _clean_fits(data: RunData) -> pd.DataFrame:
+    fits = data.fits
+    if fits.empty:
+        return fits
+    return fits[(fits["status"] == "ok") & is_default_condition(fits)]
+
+
+def gap_plot(data: RunData, out_dir: Path) -> Plot:
+    """Generalisation gap at the last epoch against params, mean ± std over seeds."""
+    title = "Generalisation gap against params"
+    fits = _clean_fits(data)
+    fits = fits[fits["gap_end"].notna() & fits["params"].notna()] if len(fits) else fits
+    if fits.empty:
+        return Plot(title, None, "No fit cells finished, so there is no generalisation-gap plot.")
+    figure = Figure(figsize=(5.5, 4), layout="constrained")
+    ax = figure.subplots()
+    for index, (family, rows) in enumerate(fits.groupby("family")):
+        stats = rows.groupby("params")["gap_end"].agg(["mean", "std"]).reset_index()
+        ax.errorbar(stats["params"], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o",
+                    capsize=3, color=f"C{index % 10}", label=family)  # fmt: skip
+    _log(ax, y=False)
+    ax.set(xlabel="params", ylabel="val loss - train loss (last epoch)")
+    ax.axhline(0.0, color="grey", linewidth=0.5)
+    _legend(ax)
+    filename = "gap_vs_params.png"
+    _save(figure, out_dir / filename)
+    return Plot(title, filename, "Clean labels only; error bars are ± one std over seeds.")
+
+
+def learning_curve_plot(data: RunData, out_dir: Path) -> Plot:
+    """Loss and metric per epoch for each capacity of one family (mean over seeds)."""
+    title = "Learning curves"
+    curves = data.curves
+    if not curves.empty:
+        curves = curves[is_default_condition(curves)]
+    if curves.empty:
+        return Plot(title, None, "No learning curves were recorded, so there is no curve plot.")
+    counts = curves.groupby("family")["capacity"].nunique()
+    family = str(counts.sort_index().idxmax())  # most capacities, first name on a tie
+    rows = curves[curves["family"] == family]
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    loss_ax, metric_ax = figure.subplots(1, 2)
+    numeric = ["train_loss", "val_loss", "train_metric", "val_metric"]
+    for index, (capacity, group) in enumerate(rows.groupby("capacity")):
+        mean = group[["epoch", *numeric]].apply(pd.to_numeric, errors="coerce")
+        mean = mean.groupby("epoch").mean()
+        color, label = f"C{index % 10}", capacity_label(capacity)
+        for ax, name in ((loss_ax, "loss"), (metric_ax, "metric")):
+            ax.plot(mean.index, mean[f"train_{name}"], "-", color=color, label=f"{label} train")
+            ax.plot(mean.index, mean[f"val_{name}"], "--", color=color, label=f"{label} val")
+    loss_ax.set(title=f"{family}: loss", xlabel="epoch", ylabel="loss")
+    metric_ax.set(title=f"{family}: metric", xlabel="epoch", ylabel="metric")
+    for ax in (loss_ax, metric_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _legend(loss_ax)
+    filename = "learning_curves.png"
+    _save(figure, out_dir / filename)
+    return Plot(
+        title, filename, f"Family {family}, clean labels, mean over seeds; dashed: validation."
+    )
+
+
+def xla_speedup_plot(families: list[Family], out_dir: Path) -> Plot:
+    """Heatmap of the XLA speedup (time off / time on), families × capacities."""
+    title = "XLA speedup"
+    table: list[list[tuple[float, str] | None]] = []
+    names = []
+    for family in families:
+        pass_ = family.main_pass
+        row = []
+        for capacity in family.capacities:
+            off = family.value(capacity, pass_, False, "step_s_median") if pass_ else None
+            on = family.value(capacity, pass_, True, "step_s_median") if pass_ else None
+            if off and on:
+                row.append((off / on, capacity_label(capacity)))
+        if row:
+            table.append(row)
+            names.append(f"{family.name} ({pass_})")
+    if not table:
+        return Plot(title, None, "No capacity ran both with and without XLA: no speedup heatmap.")
+    width = max(len(row) for row in table)
+    values = np.full((len(table), width), np.nan)
+    for i, row in enumerate(table):
+        for j, (speedup, _) in enumerate(row):
+            values[i, j] = speedup
+    bound = max(1.25, float(np.nanmax(values)), 1.0 / float(np.nanmin(values)))
+    figure = Figure(
+        figsize=(max(4.0, 1.6 * width + 2), 0.9 * len(table) + 1.5), layout="constrained"
+    )
+    ax = figure.subplots()
+    ax.set_facecolor("lightgrey")  # capacities a family does not have
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", norm=LogNorm(1 / bound, bound),
+                      aspect="auto")  # fmt: skip
+    for i, row in enumerate(table):
+        for j, (speedup, label) in enumerate(row):
+            dark = abs(math.log(speedup)) > 0.6 * math.log(bound)
+            ax.text(j, i, f"{speedup:.2f}x\n{label}", ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")  # fmt: skip
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(width), [f"#{j + 1}" for j in range(width)])
+    ax.set_xlabel("capacity (smallest first)")
+    bar = figure.colorbar(image, ax=ax, label="speedup (time without XLA / with XLA)")
+    ticks = [t for t in (0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0) if 1 / bound <= t <= bound]
+    bar.set_ticks(ticks, labels=[f"{t:g}x" for t in ticks])
+    bar.ax.minorticks_off()
+    filename = "xla_speedup.png"
+    _save(figure, out_dir / filename)
+    return Plot(title, filename, "Blue: XLA faster; red: XLA slower; grey: not measured.")
+
+
+def write_plots(data: RunData, families: list[Family], out_dir: Path) -> list[Plot]:
+    """Draw every plot into ``out_dir`` and return them in report order."""
+    makers: list[Callable[[], Plot]] = [
+        lambda: step_time_plot(families, out_dir),
+        lambda: throughput_plot(data, families, out_dir),
+        lambda: memory_plot(families, out_dir),
+        lambda: gap_plot(data, out_dir),
+        lambda: learning_curve_plot(data, out_dir),
+        lambda: xla_speedup_plot(families, out_dir),
+    ]
+    return [make() for make in makers]

@@ -1,0 +1,91 @@
+"""The markdown report of one run, with its plots, read from the results store only.
+
+Sections, in order: summary, environment, one set of tables per block family, scaling
+laws, plots, and problems (failed and skipped cells, noisy cells, XLA fallbacks).
+
+Example (``blockbench report`` does this)::
+
+    from bench.store import Store, store_path
+    from reports.report import write_report
+    path = write_report(Store(store_path("results")), "20250101-abcdef", "results")
+    # -> results/20250101-abcdef/report.md, plots beside it
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from bench.store import RunInfo, Store
+from reports.environment import environment_section
+from reports.families import families as family_views
+from reports.frames import RunData, load_run, open_store
+from reports.laws import scaling_section
+from reports.plots import write_plots
+from reports.problems import problems_section
+from reports.summary import summary_section
+from reports.tables import SECTION_NOTE, family_section
+
+REPORT_FILENAME = "report.md"
+
+
+def write_report(store: Store | str | Path, run_id: str, out_dir: str | Path) -> Path:
+    """Write ``<out_dir>/<run_id>/report.md`` and its PNG plots; return the report's path.
+
+    ``store`` is an open :class:`~bench.store.Store` or the path of a store file; ``run_id``
+    may be a unique prefix (the folder uses the full id).
+
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> store = Store(os.path.join(folder, "blockbench.sqlite"))
+    >>> store.create_run("r1", name="empty", config_hash="h", config={}, env={}, total_cells=0)
+    >>> write_report(store, "r1", folder).relative_to(folder).as_posix()
+    'r1/report.md'
+    """
+    opened = open_store(store)
+    try:
+        data = load_run(opened, run_id)
+    finally:
+        if opened is not store:
+            opened.close()
+    folder = Path(out_dir) / data.run.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / REPORT_FILENAME
+    path.write_text(render_report(data, folder), encoding="utf-8")
+    return path
+
+
+def render_report(data: RunData, plot_dir: Path) -> str:
+    """The report's markdown; plots are written into ``plot_dir`` (linked relatively)."""
+    views = family_views(data)
+    plots = write_plots(data, views, plot_dir)
+    sections = [
+        f"# blockbench report: {data.run.name}",
+        run_line(data.run, data),
+        "## Summary",
+        summary_section(views),
+        "## Environment",
+        environment_section(data.run.env, data.probes),
+        "## Results by block family",
+        SECTION_NOTE,
+        *[family_section(view) for view in views],
+        "## Scaling laws",
+        scaling_section(views),
+        "## Plots",
+        *[f"### {plot.title}\n\n{plot.markdown()}" for plot in plots],
+        "## Problems",
+        problems_section(data.cells),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def run_line(run: RunInfo, data: RunData) -> str:
+    """Run id, progress and status counts, start time (UTC)."""
+    counts = data.cells["status"].value_counts().to_dict() if len(data.cells) else {}
+    statuses = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "skipped"))
+    started = dt.datetime.fromtimestamp(run.created_at, tz=dt.timezone.utc)
+    state = "finished" if run.finished_at is not None else "unfinished"
+    return (
+        f"Run `{run.run_id}`: {run.done_cells} of {run.total_cells} cells done ({statuses}); "
+        f"started {started:%Y-%m-%d %H:%M} UTC, {state}."
+    )

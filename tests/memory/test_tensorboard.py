@@ -1,0 +1,113 @@
+"""TensorBoard on loopback lists profiled cells by name and serves their memory profile."""
+
+import gzip
+import json
+import socket
+import urllib.parse
+import urllib.request
+
+import psutil
+import pytest
+
+from bench import tensorboard
+from bench.cell import Cell
+from bench.config import RunSettings
+from bench.execute import CellContext, run_cell
+from bench.tensorboard import free_port, serve, tensorboard_main
+
+SETTINGS = RunSettings(repeats=2, warmup=0, min_sample_s=0.01, fit_step=False, profile_steps=2)
+CELL = Cell("dense", (("units", 16),), (8,), 4, "train", profile=True)
+
+
+def get(url, timeout=60):
+    with urllib.request.urlopen(url, timeout=timeout) as reply:
+        body = reply.read()
+        if reply.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    result = run_cell(CELL, CellContext(settings=SETTINGS, run_dir=run_dir))
+    assert result.status == "ok" and result.timing.profile is not None, result.warnings
+    handle = serve(run_dir / "tensorboard", host="127.0.0.1", port=0, timeout_s=120)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+    assert handle.poll() is not None
+
+
+@pytest.mark.slow
+def test_profile_plugin_lists_the_cell_and_serves_its_memory_profile(server):
+    assert server.url.startswith("http://127.0.0.1:")
+    plugin = server.url + "data/plugin/profile/"
+    assert get(plugin + "runs") == [CELL.slug]
+    run = urllib.parse.quote(CELL.slug, safe="")
+    assert "memory_profile" in get(f"{plugin}run_tools?run={run}")
+    hosts = get(f"{plugin}hosts?run={run}&tag=memory_profile")
+    host = urllib.parse.quote(hosts[0]["hostname"], safe="")
+    profile = get(f"{plugin}data?run={run}&tag=memory_profile&host={host}")
+    allocators = profile["memoryProfilePerAllocator"]
+    peaks = [int(a["profileSummary"]["peakBytesUsageLifetime"]) for a in allocators.values()]
+    assert max(peaks) > 0
+
+
+@pytest.mark.slow
+def test_server_listens_on_loopback_only(server):
+    port = int(server.url.rstrip("/").rsplit(":", 1)[1])
+    outward = [
+        address.address
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family == socket.AF_INET and not address.address.startswith("127.")
+    ]
+    if not outward:
+        pytest.skip("no non-loopback IPv4 address on this machine")
+    for address in outward:
+        with socket.socket() as sock:
+            sock.settimeout(2)
+            assert sock.connect_ex((address, port)) != 0, f"TensorBoard answers on {address}"
+
+
+def test_free_port_is_bindable():
+    port = free_port("127.0.0.1")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_tensorboard_main_reports_a_missing_run(tmp_path, capsys):
+    (tmp_path / "20250101-quick").mkdir()
+    assert tensorboard_main(tmp_path, "nope", host="127.0.0.1", port=0) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
+    assert tensorboard_main(tmp_path, "20250101-quick", host="127.0.0.1", port=0) == 2
+    assert "no TensorBoard logs" in capsys.readouterr().err
+
+
+def test_tensorboard_main_prints_the_url_and_stops_on_ctrl_c(tmp_path, monkeypatch, capsys):
+    (tmp_path / "run" / "tensorboard").mkdir(parents=True)
+    calls = []
+
+    class FakeServer:
+        url = "http://127.0.0.1:1234/"
+
+        def poll(self):
+            return None
+
+        def stop(self):
+            calls.append("stop")
+
+    def fake_serve(logdir, *, host, port):
+        calls.append((logdir, host, port))
+        return FakeServer()
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tensorboard, "serve", fake_serve)
+    monkeypatch.setattr(tensorboard.time, "sleep", interrupt)
+    assert tensorboard_main(tmp_path, "run", host="127.0.0.1", port=6006) == 0
+    assert calls == [(tmp_path / "run" / "tensorboard", "127.0.0.1", 6006), "stop"]
+    assert "http://127.0.0.1:1234/" in capsys.readouterr().out

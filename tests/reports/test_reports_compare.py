@@ -1,0 +1,139 @@
+"""Comparing two runs: verdicts by threshold and Mann–Whitney U, environment warnings."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.cell import Cell
+from bench.records import CellResult, TimingResult
+from bench.store import Store
+from reports.compare import compare_markdown, compare_runs, render_comparison
+from reports.significance import compare_samples, min_p_value, samples_needed
+
+ENV = {"cpu_model": "EPYC", "cores": 2, "tensorflow": "2.21.0", "git_commit": "aaaa",
+       "hostname": "one"}  # fmt: skip
+CELL = Cell("dense", (("units", 32),), (64,), 32, "train")
+OTHER = Cell("dense", (("units", 64),), (64,), 32, "train")
+BASE = 1e-3 * (1 + 0.02 * np.linspace(-1, 1, 12))  # 12 samples, ±2% around 1 ms
+
+
+def _result(samples: Sequence[float]) -> CellResult:
+    timing = TimingResult(
+        params=2080, params_trainable=2080, flops=4096, flops_per_step=393216, build_s=0.1,
+        compile_s=0.2, steps_per_sample=50, samples_s=tuple(float(s) for s in samples),
+    )  # fmt: skip
+    return CellResult("ok", timing=timing)
+
+
+def _store(path: Path, run_id: str, cells: dict[Cell, Sequence[float]], env: dict) -> Store:
+    store = Store(path)
+    store.create_run(run_id, name=run_id, config_hash="h", config={}, env=env, total_cells=2)
+    for cell, samples in cells.items():
+        store.record(run_id, cell, _result(samples))
+    return store
+
+
+@pytest.fixture
+def run_a(tmp_path: Path) -> Store:
+    store = _store(tmp_path / "a.sqlite", "a", {CELL: BASE, OTHER: BASE}, ENV)
+    yield store
+    store.close()
+
+
+def _run_b(tmp_path: Path, samples: Sequence[float], env: dict = ENV) -> Store:
+    return _store(tmp_path / "b.sqlite", "b", {CELL: samples}, env)
+
+
+def test_identical_samples_are_the_same(run_a: Store, tmp_path: Path) -> None:
+    with _run_b(tmp_path, BASE) as run_b:
+        comparison = compare_runs(run_a, "a", run_b, "b")
+    (cell,) = comparison.cells
+    assert cell.verdict == "same"
+    assert cell.stats.ratio == pytest.approx(1.0)
+    assert cell.stats.p_value == pytest.approx(1.0)
+    assert cell.stats.ratio_low <= 1.0 <= cell.stats.ratio_high
+    assert (comparison.only_in_a, comparison.only_in_b) == (1, 0)
+    assert not comparison.any_slower
+    assert comparison.env_differences == ()
+
+
+def test_one_and_a_half_times_slower(run_a: Store, tmp_path: Path) -> None:
+    with _run_b(tmp_path, BASE * 1.5) as run_b:
+        text, any_slower = compare_markdown(run_a, "a", run_b, "b")
+        comparison = compare_runs(run_a, "a", run_b, "b")
+    stats = comparison.cells[0].stats
+    assert comparison.cells[0].verdict == "slower" and any_slower
+    assert stats.ratio == pytest.approx(1.5)
+    assert stats.ratio_low <= 1.5 <= stats.ratio_high
+    assert stats.p_value < 0.002
+    assert "| dense units=32 b32 train cpu |    1.00 ms |    1.50 ms | 1.50× |" in text
+    assert text.rstrip().endswith("slower |")
+
+
+def test_faster_is_not_a_regression(run_a: Store, tmp_path: Path) -> None:
+    with _run_b(tmp_path, BASE / 1.5) as run_b:
+        comparison = compare_runs(run_a, "a", run_b, "b")
+    assert comparison.cells[0].verdict == "faster"
+    assert not comparison.any_slower
+
+
+def test_small_noisy_shift_below_threshold_is_the_same(run_a: Store, tmp_path: Path) -> None:
+    noisy = BASE * 1.05 * (1 + np.random.default_rng(3).normal(0, 0.03, BASE.size))
+    with _run_b(tmp_path, noisy) as run_b:
+        comparison = compare_runs(run_a, "a", run_b, "b")
+    stats = comparison.cells[0].stats
+    assert 1.0 < stats.ratio < 1.10
+    assert comparison.cells[0].verdict == "same"
+
+
+def test_large_change_without_significance_is_the_same() -> None:
+    # Overlapping, very noisy samples: the medians differ by 20% but U cannot tell.
+    a = [1.0, 3.0, 0.5, 2.0, 1.5, 0.8, 2.5, 1.2, 0.9, 1.8]
+    b = [x * 1.2 for x in reversed(a)]
+    result = compare_samples(a, b)
+    assert result.ratio == pytest.approx(1.2)
+    assert result.p_value > 0.002
+    assert result.verdict == "same"
+
+
+def test_too_few_samples_say_so(tmp_path: Path) -> None:
+    five = BASE[:5]
+    with (
+        _store(tmp_path / "a.sqlite", "a", {CELL: five}, ENV) as a,
+        _run_b(tmp_path, five * 1.5) as b,
+    ):
+        text, any_slower = compare_markdown(a, "a", b, "b")
+    assert min_p_value(5, 5) == pytest.approx(0.0079365, rel=1e-4)
+    assert samples_needed(0.002) == 7
+    assert not any_slower
+    assert "insufficient samples |" in text
+    assert "**Insufficient samples:** 1 of 1 cells have too few samples" in text
+    assert "Record at least 7 samples per cell" in text
+
+
+def test_environment_difference_warns(run_a: Store, tmp_path: Path) -> None:
+    env = {**ENV, "tensorflow": "2.20.0", "hostname": "two", "git_commit": "bbbb"}
+    with _run_b(tmp_path, BASE, env) as run_b:
+        comparison = compare_runs(run_a, "a", run_b, "b")
+    assert [d.key for d in comparison.env_differences] == ["tensorflow"]  # not host, commit
+    text = render_comparison(comparison)
+    assert "> **Warning:** the environments differ: tensorflow (A: 2.21.0; B: 2.20.0)." in text
+    assert "A: a, commit aaaa, host one. B: b, commit bbbb, host two." in text
+
+
+def test_no_warning_for_identical_environments(run_a: Store, tmp_path: Path) -> None:
+    with _run_b(tmp_path, BASE) as run_b:
+        text, _ = compare_markdown(run_a, "a", run_b, "b")
+    assert "Warning" not in text
+
+
+def test_failed_cell_is_not_compared(run_a: Store, tmp_path: Path) -> None:
+    with Store(tmp_path / "b.sqlite") as run_b:
+        run_b.create_run("b", name="b", config_hash="h", config={}, env=ENV, total_cells=1)
+        run_b.record("b", CELL, CellResult("failed", reason="OOM"))
+        comparison = compare_runs(run_a, "a", run_b, "b")
+        text = render_comparison(comparison)
+    assert comparison.cells[0].verdict == "n/a"
+    assert "n/a (failed in B)" in text
