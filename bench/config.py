@@ -55,7 +55,9 @@ class ConfigError(ValueError):
 class RunSettings:
     """The ``[run]`` table: how every timing cell is measured."""
 
-    repeats: int = 7  # measured samples per cell (>= 5 recommended; >= 7 lets compare reach p<0.002)
+    repeats: int = (
+        7  # measured samples per cell (>= 5 recommended; >= 7 lets compare reach p<0.002)
+    )
     warmup: int = 1  # samples discarded after compile
     min_sample_s: float = 0.2  # each sample lasts at least this long (K is calibrated)
     max_steps_per_sample: int = 100_000
@@ -207,7 +209,7 @@ def _expand(table: Any, where: str, settings: RunSettings, errors: list[str]) ->
             hint_pool = allowed | (_FIT_KEYS if not is_fit else set())
             message = _unknown(where, "key", key, hint_pool)
             if key in _FIT_KEYS:
-                message = f"{where}: {key} is a fit setting: it needs pass = \"fit\""
+                message = f'{where}: {key} is a fit setting: it needs pass = "fit"'
             errors.append(message)
             bad = True
     if is_fit and len(passes) > 1:
@@ -305,7 +307,7 @@ def _make_cell(block: str, point: dict[str, Any], where: str, errors: list[str],
 def _fit_axes(table: dict, where: str, errors: list[str], blocks: Any) -> dict[str, list[Any]]:
     dataset = _checked(table, "dataset", None, where, errors, _is(str, "a dataset name"))
     if dataset is None:
-        errors.append(f"{where}: dataset: required for pass = \"fit\"")
+        errors.append(f'{where}: dataset: required for pass = "fit"')
     if "input_shape" in table:
         errors.append(f"{where}: input_shape: fit cells take their shape from the dataset")
     return {

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.store import StoredCell
 from bench.stats import Stats
+from bench.store import StoredCell
 
 TRAIN_FLOP_FACTOR = 3  # a train step ~ forward + backward (2x forward)
 

@@ -203,8 +203,15 @@ class Runner:
         )
         return run_id
 
-    def run(self, spec: Spec, run_id: str, *, cells: Sequence[Cell] | None = None,
-            progress: Progress | None = None, retry_failed: bool = False) -> RunSummary:  # fmt: skip
+    def run(
+        self,
+        spec: Spec,
+        run_id: str,
+        *,
+        cells: Sequence[Cell] | None = None,
+        progress: Progress | None = None,
+        retry_failed: bool = False,
+    ) -> RunSummary:
         """Run the cells of ``spec`` (or the given subset) that ``run_id`` lacks."""
         start = time.perf_counter()
         todo = list(cells if cells is not None else spec.cells)

@@ -175,7 +175,8 @@ class Store:
         if row is None:
             with self._transaction():
                 self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
                 )
             return
         version = int(row[0])
@@ -330,7 +331,9 @@ class Store:
                         ),
                     )
 
-    def finished_cell_ids(self, run_id: str, *, statuses: Iterable[str] = ("ok", "failed", "skipped")) -> set[str]:
+    def finished_cell_ids(
+        self, run_id: str, *, statuses: Iterable[str] = ("ok", "failed", "skipped")
+    ) -> set[str]:
         wanted = tuple(statuses)
         marks = ",".join("?" * len(wanted))
         rows = self._db.execute(
@@ -381,7 +384,9 @@ class Store:
         try:
             with self._transaction():
                 for table in ("runs", "probes", *_CELL_TABLES):
-                    self._db.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM other.{table}")
+                    self._db.execute(
+                        f"INSERT OR IGNORE INTO main.{table} SELECT * FROM other.{table}"
+                    )
         finally:
             self._db.execute("DETACH DATABASE other")
         after_cells = self._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]

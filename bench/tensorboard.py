@@ -23,10 +23,22 @@ from pathlib import Path
 START_TIMEOUT_S = 90.0  # TensorBoard imports TensorFlow and its plugins first
 STOP_TIMEOUT_S = 10.0
 PORT_ATTEMPTS = 3  # a port picked free can be taken before TensorBoard binds it
+_LAUNCHER = """
+import ctypes, runpy, signal, sys
+try:  # PR_SET_PDEATHSIG: SIGTERM when the thread that started us exits
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+except (OSError, AttributeError):
+    pass
+sys.argv[0] = "tensorboard"
+runpy.run_module("tensorboard.main", run_name="__main__", alter_sys=True)
+"""
 
 
 class TensorBoardServer:
     """A running TensorBoard subprocess: ``url``, ``stop()``, and Popen's basics.
+
+    TensorBoard runs in its own process group (``stop()`` ends the group) and is sent
+    SIGTERM by Linux when the thread that started it exits, so it is never left behind.
 
     >>> # with serve(logdir) as server:
     >>> #     urllib.request.urlopen(server.url + "data/plugin/profile/runs")
@@ -150,12 +162,15 @@ def tensorboard_main(out_dir: Path, run_id: str, *, host: str, port: int) -> int
         print(f"blockbench tensorboard: {error}", file=sys.stderr)
         return 1
     print(f"TensorBoard for run {run_id}: {server.url}#profile  (Ctrl-C to stop)", flush=True)
+    previous = _interrupt_on_termination()
     try:
         while server.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         server.stop()
         return 0
+    finally:
+        _restore(previous)
     code = server.returncode
     print(
         f"blockbench tensorboard: TensorBoard exited ({code})\n{server.log_tail()}", file=sys.stderr
@@ -167,17 +182,9 @@ def tensorboard_main(out_dir: Path, run_id: str, *, host: str, port: int) -> int
 # -- helpers -------------------------------------------------------------------------
 def _launch(logdir: Path, host: str, port: int) -> TensorBoardServer:
     log = tempfile.NamedTemporaryFile(prefix="blockbench-tensorboard-", suffix=".log", delete=False)
-    command = [
-        sys.executable,
-        "-m",
-        "tensorboard.main",
-        "--logdir",
-        str(logdir),
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+    arguments = ["--logdir", str(logdir), "--host", host, "--port", str(port)]
+    # `python -m tensorboard.main ARGS`, after asking Linux to end it with its parent
+    command = [sys.executable, "-c", _LAUNCHER, *arguments]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     with log:
         process = subprocess.Popen(
@@ -209,6 +216,26 @@ def _wait_until_up(server: TensorBoardServer, timeout_s: float) -> None:
     raise RuntimeError(
         f"TensorBoard did not answer at {server.url} within {timeout_s:.0f} s:\n{server.log_tail()}"
     )
+
+
+def _interrupt_on_termination() -> dict[int, object]:
+    """Treat SIGTERM and SIGHUP like Ctrl-C, so TensorBoard is stopped, not orphaned."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[sig] = signal.signal(sig, interrupt)
+        except ValueError:  # not the main thread: leave the handlers alone
+            break
+    return previous
+
+
+def _restore(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

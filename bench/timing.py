@@ -158,7 +158,9 @@ def keras_step_time(
     stamps = _Stamps()
     batches = tf.data.Dataset.from_tensors((x[0], y[0])).repeat()
     if pass_ == "train":
-        model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)  # compile, warm up
+        model.fit(
+            batches, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False
+        )  # compile, warm up
         model.fit(
             batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[stamps]
         )

@@ -64,6 +64,12 @@ class Family:
         return None
 
     @property
+    def timing_capacities(self) -> tuple[str, ...]:
+        """Capacities with a timing cell (any status) at the family's batch size."""
+        present = {key[0] for key in self.cells if key[3] == self.batch_size}
+        return tuple(c for c in self.capacities if c in present)
+
+    @property
     def timing_passes(self) -> tuple[str, ...]:
         """The timing passes measured in this family, forward first."""
         present = {key[1] for key in self.cells}
@@ -77,7 +83,7 @@ class Family:
 
 
 def families(data: RunData) -> list[Family]:
-    """Every family of a run, sorted by name.
+    """Every family of a run with at least one ``ok`` cell, sorted by name.
 
     >>> import tempfile, os
     >>> from bench.store import Store
@@ -88,7 +94,8 @@ def families(data: RunData) -> list[Family]:
     []
     """
     timing = data.cells[data.cells["pass"].isin(TIMING_PASSES)]
-    names = sorted(set(timing["family"]) | set(data.fits["family"]))
+    ok = data.cells[data.cells["status"] == "ok"]
+    names = sorted(set(ok["family"]))  # a family without any result is only a problem
     return [_family(name, timing[timing["family"] == name], data.fits) for name in names]
 
 

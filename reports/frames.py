@@ -108,14 +108,21 @@ def load_run(store: Store, run_id: str) -> RunData:
 
 
 def _family_namer(stored: tuple[StoredCell, ...]) -> Callable[[StoredCell], str]:
-    devices = {item.cell.device for item in stored}
-    dtypes = {item.cell.dtype_policy for item in stored}
+    """Name families by block; add device or dtype where the run's results need it.
+
+    A device (or dtype) is named when results exist for more than one, or for a cell on
+    one without any results (a skipped GPU cell is ``dense (gpu)``, not mixed into the
+    ``dense`` of the CPU results).
+    """
+    ok = [item.cell for item in stored if item.result.status == "ok"]
+    devices = {cell.device for cell in ok}
+    dtypes = {cell.dtype_policy for cell in ok}
 
     def name(item: StoredCell) -> str:
         parts = []
-        if len(devices) > 1:
+        if len(devices) > 1 or item.cell.device not in devices:
             parts.append(item.cell.device)
-        if len(dtypes) > 1:
+        if len(dtypes) > 1 or item.cell.dtype_policy not in dtypes:
             parts.append(item.cell.dtype_policy)
         return f"{item.cell.block} ({', '.join(parts)})" if parts else item.cell.block
 

@@ -261,7 +261,9 @@ def learning_curve_plot(data: RunData, out_dir: Path) -> Plot:
             ax.plot(mean.index, mean[f"train_{name}"], "-", color=color, label=f"{label} train")
             ax.plot(mean.index, mean[f"val_{name}"], "--", color=color, label=f"{label} val")
     loss_ax.set(title=f"{family}: loss", xlabel="epoch", ylabel="loss")
-    metric_ax.set(title=f"{family}: metric", xlabel="epoch", ylabel="metric")
+    names = data.fits[data.fits["family"] == family]["metric"].dropna()
+    metric = str(names.iloc[0]) if len(names) else "metric"
+    metric_ax.set(title=f"{family}: {metric}", xlabel="epoch", ylabel=metric)
     for ax in (loss_ax, metric_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(loss_ax)

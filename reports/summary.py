@@ -2,9 +2,10 @@
 
 For each family and size knob (a number, or a list of numbers such as a kernel size), the
 measured capacities that differ in that knob only (all other knobs equal; the longest such
-line, smallest other knobs on a tie) are compared step by step. The first step gets a sentence with ratios of params, FLOPs and step time, the change
-in peak memory and the validation metric before and after; a line of three or more
-capacities gets a second sentence from its smallest to its largest value. Step time and
+line, smallest other knobs on a tie) are compared step by step. The first step gets a
+sentence with ratios of params, FLOPs and step time, the change in peak memory and the
+validation metric before and after; a line of three or more capacities gets a second
+sentence from its smallest to its largest value. Step time and
 memory are of the family's main pass (train, else forward) at its chosen batch size, XLA off
 where both capacities have it, else XLA on. Missing numbers are left out of the sentence.
 
@@ -68,13 +69,25 @@ def family_summary(family: Family) -> str:
 
 
 def knob_line(family: Family, knob: str) -> list[str]:
-    """Measured capacities that differ in ``knob`` only, ordered by it (longest line)."""
+    """Capacities that differ in ``knob`` only, ordered by it: the longest such line among
+    capacities with a step time, else among capacities with a parameter count."""
+    timed = [
+        c
+        for c in family.capacities
+        if family.main_pass
+        and any(family.value(c, family.main_pass, x, "step_s_median") for x in (False, True))
+    ]
+    line = _longest_line(knob, timed)
+    if len(line) >= 2:
+        return line
+    return _longest_line(knob, [c for c in family.capacities if family.params(c) is not None])
+
+
+def _longest_line(knob: str, capacities: list[str]) -> list[str]:
     lines: dict[str, list[str]] = {}
-    for capacity in family.capacities:
+    for capacity in capacities:
         values = knob_values(capacity)
         if knob not in values or not _is_size(values[knob]) or knob == "input":
-            continue
-        if family.params(capacity) is None:  # nothing measured (e.g. the cell failed)
             continue
         others = json.dumps({k: v for k, v in values.items() if k != knob}, sort_keys=True)
         lines.setdefault(others, []).append(capacity)

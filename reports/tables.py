@@ -92,9 +92,10 @@ def _knob_cells(family: Family, capacity: str) -> list[str]:
 
 
 def _render(family: Family, headers: list[str], cells: _Cells) -> str:
-    """Rows of knob cells plus ``cells(capacity)``; empty columns dropped; '' if no data."""
+    """A row per timing capacity: knob cells plus ``cells(capacity)``; empty columns
+    dropped; '' if no data."""
     keep = len(family.knob_names)
-    rows = [_knob_cells(family, c) + cells(c) for c in family.capacities]
+    rows = [_knob_cells(family, c) + cells(c) for c in family.timing_capacities]
     headers, rows = drop_empty_columns([*family.knob_names, *headers], rows, keep=keep)
     if len(headers) == keep or not rows:
         return ""

@@ -2,8 +2,15 @@ from bench.cell import Cell, FitSettings
 
 
 def make(**changes):
-    base = dict(block="conv", knobs=(("filters", 32),), input_shape=(28, 28, 1),
-                batch_size=64, pass_="train", device="cpu", xla=True)
+    base = dict(
+        block="conv",
+        knobs=(("filters", 32),),
+        input_shape=(28, 28, 1),
+        batch_size=64,
+        pass_="train",
+        device="cpu",
+        xla=True,
+    )
     base.update(changes)
     return Cell(**base)
 

@@ -75,9 +75,11 @@ def test_export_csv_has_one_row_per_cell_with_required_columns(smoke):
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert len(rows) == len(cells)
-    required = ("cell_id block knobs input_shape batch_size pass device xla status reason params "
-                "flops build_s compile_s step_s_median step_s_iqr step_s_min samples_per_s "
-                "gflops_per_s pct_of_peak fit_step_s xla_max_abs_diff").split()
+    required = (
+        "cell_id block knobs input_shape batch_size pass device xla status reason params "
+        "flops build_s compile_s step_s_median step_s_iqr step_s_min samples_per_s "
+        "gflops_per_s pct_of_peak fit_step_s xla_max_abs_diff"
+    ).split()
     assert set(required) <= set(rows[0])
     assert list(rows[0]) == list(CELL_COLUMNS)
     ok = [r for r in rows if r["status"] == "ok" and r["pass"] != "fit"]
@@ -86,10 +88,12 @@ def test_export_csv_has_one_row_per_cell_with_required_columns(smoke):
 
 def test_export_json_fits_and_curves(smoke):
     out, run, cells, _ = smoke
-    fits = json.loads(blockbench("export", run.run_id, "--format", "json", "--table", "fits",
-                                 out=out).stdout)
-    curves = json.loads(blockbench("export", run.run_id, "--format", "json", "--table", "curves",
-                                   out=out).stdout)
+    fits = json.loads(
+        blockbench("export", run.run_id, "--format", "json", "--table", "fits", out=out).stdout
+    )
+    curves = json.loads(
+        blockbench("export", run.run_id, "--format", "json", "--table", "curves", out=out).stdout
+    )
     assert len(fits) == sum(1 for s in cells.values() if s.cell.pass_ == "fit")
     assert fits[0]["params"] > 0 and fits[0]["dataset"] == "digits"
     assert len(curves) == sum(f["epochs_run"] for f in fits)
@@ -98,8 +102,9 @@ def test_export_json_fits_and_curves(smoke):
 def test_pytest_benchmark_export_is_read_by_pytest_benchmark_compare(smoke, tmp_path):
     out, run, cells, _ = smoke
     target = tmp_path / "0001_smoke.json"
-    done = blockbench("export", run.run_id, "--format", "pytest-benchmark", "--output",
-                      str(target), out=out)
+    done = blockbench(
+        "export", run.run_id, "--format", "pytest-benchmark", "--output", str(target), out=out
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(target.read_text())
     timing = [s for s in cells.values() if s.result.timing is not None]
@@ -132,8 +137,9 @@ def test_list_dry_run_and_shard(capsys):
 
 def test_cli_errors_are_clear_and_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[matrix]]\nblock = "conv"\ninput_shape = [8, 8, 1]\nfilter = 8\n'
-                   'batch_size = 2\n')
+    bad.write_text(
+        '[[matrix]]\nblock = "conv"\ninput_shape = [8, 8, 1]\nfilter = 8\nbatch_size = 2\n'
+    )
     assert main(["--out", str(tmp_path), "run", str(bad)]) == 2
     assert "unknown key 'filter'; did you mean 'filters'?" in capsys.readouterr().err
     assert not (tmp_path / "blockbench.sqlite").exists()  # nothing ran, nothing was created
@@ -144,4 +150,7 @@ def test_cli_errors_are_clear_and_exit_2(tmp_path, capsys):
 def test_unknown_run_id_names_the_latest_runs(smoke, capsys):
     out, run, _, _ = smoke
     assert main(["--out", str(out), "export", "nope"]) == 2
-    assert f"no run 'nope' in {out}/blockbench.sqlite (latest: {run.run_id})" in capsys.readouterr().err
+    assert (
+        f"no run 'nope' in {out}/blockbench.sqlite (latest: {run.run_id})"
+        in capsys.readouterr().err
+    )

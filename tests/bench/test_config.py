@@ -18,8 +18,10 @@ batch_size = 32
 
 
 def test_list_valued_keys_are_axes_in_order():
-    spec = expand(BASE + 'filters = [16, 32]\npass = ["forward", "train"]\nxla = [false, true]\n'
-                  'exclude = [{pass = "forward", xla = true}]\n')
+    spec = expand(
+        BASE + 'filters = [16, 32]\npass = ["forward", "train"]\nxla = [false, true]\n'
+        'exclude = [{pass = "forward", xla = true}]\n'
+    )
     assert [c.label for c in spec.cells] == [
         "conv filters=16 b32 forward cpu",
         "conv filters=16 b32 train cpu",
@@ -59,32 +61,88 @@ def test_run_settings_are_read():
     assert all(c.profile for c in spec.cells)
 
 
+FIT = (
+    '[[matrix]]\nblock = "{block}"\n{knobs}\npass = {passes}\ndataset = "{dataset}"\n'
+    "batch_size = 8\n"
+)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
-        (BASE + "filter = 8\n", r"test.toml \[\[matrix\]\] #1: unknown key 'filter'; did you mean 'filters'\?"),
+        (
+            BASE + "filter = 8\n",
+            r"test.toml \[\[matrix\]\] #1: unknown key 'filter'; did you mean 'filters'\?",
+        ),
         (BASE + "filters = 8\nbatch = 4\n", r"unknown key 'batch'; did you mean 'batch_size'\?"),
-        ("[run]\nrepeat = 3\n" + BASE + "filters = 8\n", r"test.toml \[run\]: unknown \[run\] 'repeat'; did you mean 'repeats'\?"),
-        ("[run]\nrepeats = 'five'\n" + BASE + "filters = 8\n", r"\[run\]: repeats = 'five': expected int"),
-        ("[run]\nrepeats = 0\n" + BASE + "filters = 8\n", r"repeats = 0: expected a positive number"),
-        (BASE.replace("conv", "convv") + "filters = 8\n", r"unknown block 'convv'; did you mean 'conv'\?"),
+        (
+            "[run]\nrepeat = 3\n" + BASE + "filters = 8\n",
+            r"test.toml \[run\]: unknown \[run\] 'repeat'; did you mean 'repeats'\?",
+        ),
+        (
+            "[run]\nrepeats = 'five'\n" + BASE + "filters = 8\n",
+            r"\[run\]: repeats = 'five': expected int",
+        ),
+        (
+            "[run]\nrepeats = 0\n" + BASE + "filters = 8\n",
+            r"repeats = 0: expected a positive number",
+        ),
+        (
+            BASE.replace("conv", "convv") + "filters = 8\n",
+            r"unknown block 'convv'; did you mean 'conv'\?",
+        ),
         (BASE + "filters = 8\nxla = 'yes'\n", r"xla = 'yes': expected true or false"),
-        (BASE + "filters = 8\npass = 'backward'\n", r"pass = 'backward': expected one of \['forward', 'train', 'fit'\]"),
-        (BASE + "filters = 8\ndevice = 'tpu'\n", r"device = 'tpu': expected one of \['cpu', 'gpu'\]"),
-        (BASE.replace("[28, 28, 1]", "[28, -1]") + "filters = 8\n", r"input_shape = \[28, -1\]: expected a list of positive integers"),
-        (BASE.replace("[28, 28, 1]", "[28, 28]") + "filters = 8\n", r"conv filters=8 on input_shape \[28, 28\]: .*rank 3"),
-        (BASE.replace("[28, 28, 1]", "[4, 4, 1]") + "filters = 8\ndepth = 3\n", r"conv depth=3 filters=8 on input_shape \[4, 4, 1\]: .*pool"),
+        (
+            BASE + "filters = 8\npass = 'backward'\n",
+            r"pass = 'backward': expected one of \['forward', 'train', 'fit'\]",
+        ),
+        (
+            BASE + "filters = 8\ndevice = 'tpu'\n",
+            r"device = 'tpu': expected one of \['cpu', 'gpu'\]",
+        ),
+        (
+            BASE.replace("[28, 28, 1]", "[28, -1]") + "filters = 8\n",
+            r"input_shape = \[28, -1\]: expected a list of positive integers",
+        ),
+        (
+            BASE.replace("[28, 28, 1]", "[28, 28]") + "filters = 8\n",
+            r"conv filters=8 on input_shape \[28, 28\]: .*rank 3",
+        ),
+        (
+            BASE.replace("[28, 28, 1]", "[4, 4, 1]") + "filters = 8\ndepth = 3\n",
+            r"conv depth=3 filters=8 on input_shape \[4, 4, 1\]: .*pool",
+        ),
         (BASE + "filters = 0\n", r"conv filters=0 on input_shape"),
         (BASE + "filters = []\n", r"filters: an empty list makes an empty axis|empty"),
         ("description = 'x'\n", r"test.toml: no \[\[matrix\]\] table"),
-        ("matrx = 1\n" + BASE + "filters = 8\n", r"unknown top level 'matrx'; did you mean 'matrix'\?"),
+        (
+            "matrx = 1\n" + BASE + "filters = 8\n",
+            r"unknown top level 'matrx'; did you mean 'matrix'\?",
+        ),
         (BASE + "filters = [8, 8]\n", r"duplicate cell 'conv filters=8 b32 forward cpu'"),
         (BASE + "filters = 8\nexclude = [{filters = 8}]\n", r"the matrix is empty"),
-        (BASE + "filters = 8\nexclude = [{xl = true}]\n", r"unknown exclude key 'xl'; did you mean 'xla'\?"),
-        (BASE + "filters = 8\ndataset = 'digits'\n", r"dataset is a fit setting: it needs pass = \"fit\""),
-        ('[[matrix]]\nblock = "conv"\nfilters = 8\npass = "fit"\ndataset = "breast_cancer"\nbatch_size = 8\n', r"dataset = 'breast_cancer': .*"),
-        ('[[matrix]]\nblock = "dense"\nunits = 8\npass = ["fit", "train"]\ndataset = "digits"\nbatch_size = 8\n', r"fit cells go in their own \[\[matrix\]\] table"),
-        ("[[matrix]]\nblock = 'conv'\ninput_shape = [8, 8, 1]\nfilters = 8\n", r"batch_size: required"),
+        (
+            BASE + "filters = 8\nexclude = [{xl = true}]\n",
+            r"unknown exclude key 'xl'; did you mean 'xla'\?",
+        ),
+        (
+            BASE + "filters = 8\ndataset = 'digits'\n",
+            r"dataset is a fit setting: it needs pass = \"fit\"",
+        ),
+        (
+            FIT.format(block="conv", knobs="filters = 8", passes='"fit"', dataset="breast_cancer"),
+            r"dataset = 'breast_cancer': .*",
+        ),
+        (
+            FIT.format(
+                block="dense", knobs="units = 8", passes='["fit", "train"]', dataset="digits"
+            ),
+            r"fit cells go in their own \[\[matrix\]\] table",
+        ),
+        (
+            "[[matrix]]\nblock = 'conv'\ninput_shape = [8, 8, 1]\nfilters = 8\n",
+            r"batch_size: required",
+        ),
         ("[[matrix]\n", r"not valid TOML"),
     ],
 )
@@ -101,7 +159,10 @@ def test_all_errors_are_reported_together():
 
 
 def test_unknown_preset_or_missing_file():
-    with pytest.raises(ConfigError, match=r"'smok' is neither a config file nor a preset \(did you mean 'smoke'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'smok' is neither a config file nor a preset \(did you mean 'smoke'\?\)",
+    ):
         load("smok")
     with pytest.raises(ConfigError, match="no such config file"):
         load("missing.toml")

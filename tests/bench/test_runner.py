@@ -110,10 +110,20 @@ def test_killed_runner_keeps_finished_cells_and_resume_runs_only_missing(tmp_pat
     config = tmp_path / "resume.toml"
     config.write_text(fault_config(["ok", "sleep", "ok"], seconds=8.0))
     env = {**os.environ, "BLOCKBENCH_PLUGINS": PLUGIN, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "bench.cli", "--out", str(tmp_path), "run", str(config),
-               "--no-report", "--quiet"]
-    runner = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "bench.cli",
+        "--out",
+        str(tmp_path),
+        "run",
+        str(config),
+        "--no-report",
+        "--quiet",
+    ]
+    runner = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     first_done = None
     while time.monotonic() < deadline and first_done is None:
@@ -122,16 +132,20 @@ def test_killed_runner_keeps_finished_cells_and_resume_runs_only_missing(tmp_pat
             with Store(store_path(tmp_path)) as store:
                 runs = store.runs()
                 if runs and runs[0].done_cells >= 1:
-                    first_done = {s.cell.cell_id: s.finished_at for s in store.cells(runs[0].run_id)}
+                    first_done = {
+                        s.cell.cell_id: s.finished_at for s in store.cells(runs[0].run_id)
+                    }
     assert first_done, "the first cell never finished"
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     time.sleep(1.0)  # the worker dies with its parent (PR_SET_PDEATHSIG)
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if "bench.worker" in " ".join(p.info["cmdline"] or [])
-                and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
-    again = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                           timeout=400)
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "bench.worker" in " ".join(p.info["cmdline"] or [])
+        and str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    again = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert again.returncode == 0, again.stderr
     assert "1 already done" in again.stdout
     with Store(store_path(tmp_path)) as store:

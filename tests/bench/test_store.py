@@ -9,17 +9,30 @@ from bench.store import SCHEMA_VERSION, Store, StoreError
 
 def timing(samples=(0.01, 0.011, 0.012)):
     return TimingResult(
-        params=100, params_trainable=90, flops=1000, flops_per_step=3000, build_s=0.1,
-        compile_s=1.5, steps_per_sample=20, samples_s=samples, warmup_s=(0.02,),
-        memory=MemoryResult(peak_bytes=4096, allocator="CPU:0", rss_peak_bytes=1 << 20,
-                            peak_bytes_estimate=2048, estimate={"weights": 2048}),
+        params=100,
+        params_trainable=90,
+        flops=1000,
+        flops_per_step=3000,
+        build_s=0.1,
+        compile_s=1.5,
+        steps_per_sample=20,
+        samples_s=samples,
+        warmup_s=(0.02,),
+        memory=MemoryResult(
+            peak_bytes=4096,
+            allocator="CPU:0",
+            rss_peak_bytes=1 << 20,
+            peak_bytes_estimate=2048,
+            estimate={"weights": 2048},
+        ),
     )
 
 
 def new_store(tmp_path, run_id="r1"):
     store = Store(tmp_path / "s.sqlite")
-    store.create_run(run_id, name="t", config_hash="h", config={}, env={"python": "3"},
-                     total_cells=3)
+    store.create_run(
+        run_id, name="t", config_hash="h", config={}, env={"python": "3"}, total_cells=3
+    )
     return store
 
 
@@ -30,12 +43,26 @@ def test_round_trip_of_ok_failed_and_fit_cells(tmp_path):
     store = new_store(tmp_path)
     failed = Cell("dense", (("units", 9),), (4,), 2, "train")
     fit_cell = Cell("dense", (("units", 8),), (64,), 2, "fit", fit=FitSettings("digits", 2))
-    fit = FitResult(params=10, metric="accuracy", epochs_run=2,
-                    curves={"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.9],
-                            "train_metric": [0.5, 0.8], "val_metric": [0.4, 0.7]},
-                    final_val_metric=0.7, best_val_metric=0.7, best_epoch=2, test_metric=0.69,
-                    gap_end=0.4, gap_best=0.4, onset_epoch=None, memorisation=None,
-                    fit_wall_s=1.0)
+    fit = FitResult(
+        params=10,
+        metric="accuracy",
+        epochs_run=2,
+        curves={
+            "train_loss": [1.0, 0.5],
+            "val_loss": [1.1, 0.9],
+            "train_metric": [0.5, 0.8],
+            "val_metric": [0.4, 0.7],
+        },
+        final_val_metric=0.7,
+        best_val_metric=0.7,
+        best_epoch=2,
+        test_metric=0.69,
+        gap_end=0.4,
+        gap_best=0.4,
+        onset_epoch=None,
+        memorisation=None,
+        fit_wall_s=1.0,
+    )
     store.record("r1", CELL, CellResult("ok", timing=timing(), warnings=("w",), wall_s=2.0))
     store.record("r1", failed, CellResult("failed", reason="boom", traceback="tb"))
     store.record("r1", fit_cell, CellResult("ok", fit=fit))

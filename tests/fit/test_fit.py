@@ -20,6 +20,17 @@ def fit_cell(block="dense", knobs=(("units", 8),), dataset="digits", batch_size=
     return Cell(block, knobs, shape, batch_size, "fit", fit=settings)
 
 
+@pytest.fixture(autouse=True)
+def keep_op_determinism():
+    """These tests set process-wide op determinism; leave it as other test files found it."""
+    before = tf_config.is_op_determinism_enabled()
+    yield
+    if before:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
+
+
 @pytest.fixture(scope="module")
 def tiny():
     """Dense units=8 on digits, 2 epochs, batch 64 (shared by the tests that read it)."""

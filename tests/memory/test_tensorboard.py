@@ -2,7 +2,12 @@
 
 import gzip
 import json
+import queue
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import urllib.parse
 import urllib.request
 
@@ -28,10 +33,16 @@ def get(url, timeout=60):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run")
+def run_dir(tmp_path_factory):
+    """``<out>/<run id>`` holding one profiled cell."""
+    run_dir = tmp_path_factory.mktemp("out") / "20250101-000000-memory"
     result = run_cell(CELL, CellContext(settings=SETTINGS, run_dir=run_dir))
     assert result.status == "ok" and result.timing.profile is not None, result.warnings
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def server(run_dir):
     handle = serve(run_dir / "tensorboard", host="127.0.0.1", port=0, timeout_s=120)
     try:
         yield handle
@@ -70,6 +81,32 @@ def test_server_listens_on_loopback_only(server):
         with socket.socket() as sock:
             sock.settimeout(2)
             assert sock.connect_ex((address, port)) != 0, f"TensorBoard answers on {address}"
+
+
+@pytest.mark.slow
+def test_cli_serves_until_ctrl_c(run_dir):
+    script = (
+        "import sys; from pathlib import Path; from bench.tensorboard import tensorboard_main; "
+        "sys.exit(tensorboard_main(Path(sys.argv[1]), sys.argv[2], host='127.0.0.1', port=0))"
+    )
+    command = [sys.executable, "-c", script, str(run_dir.parent), run_dir.name]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = queue.Queue()
+        threading.Thread(target=lambda: lines.put(child.stdout.readline()), daemon=True).start()
+        line = lines.get(timeout=120)
+        url = line.split()[-4].split("#")[0]  # "TensorBoard for run R: URL#profile  (Ctrl-C..."
+        assert url.startswith("http://127.0.0.1:"), line
+        assert get(url + "data/plugin/profile/runs") == [CELL.slug]
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=60) == 0
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=5)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
 
 
 def test_free_port_is_bindable():

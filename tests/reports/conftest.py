@@ -8,7 +8,8 @@ The run ``r1`` holds three families:
 * ``conv``: filters 8 and 16 by depth 1 and 2, train only, XLA off; one cell failed (OOM),
   one noisy;
 * ``lstm``: units 8; the XLA train cell fell back to the non-cuDNN path and the XLA forward
-  cell was skipped.
+  cell was skipped;
+* a dense GPU cell, skipped (no GPU visible).
 """
 
 from __future__ import annotations
@@ -156,6 +157,11 @@ def build_store(path: Path, run_id: str = "r1", *, env: dict | None = None) -> S
                             estimate_bytes=units * 2**15 if pass_ == "train" else None,
                         ),
                     )
+    store.record(  # a GPU cell without a GPU: a problem, not a family "dense (gpu)"
+        run_id,
+        Cell("dense", (("units", 32),), (64,), 32, "train", device="gpu"),
+        CellResult("skipped", reason="no GPU visible"),
+    )
     for units, vals in ((16, (0.90, 0.92)), (32, (0.94, 0.96))):
         for seed, val in enumerate(vals):
             settings = FitSettings("digits", epochs=3, seed=seed)

@@ -17,6 +17,11 @@ def by_name(fixture_store: Store) -> dict[str, Family]:
     return {family.name: family for family in families(load_run(fixture_store, "r1"))}
 
 
+def test_families_with_results_only(by_name) -> None:
+    # The skipped GPU cell neither makes a "dense (gpu)" family nor renames "dense".
+    assert sorted(by_name) == ["conv", "dense", "lstm"]
+
+
 def test_batch_size_is_the_largest_measured_for_every_capacity(by_name) -> None:
     dense = by_name["dense"]
     assert (dense.batch_size, dense.batch_sizes) == (32, (32, 128))
@@ -96,6 +101,7 @@ def test_failed_and_skipped_cells_with_reasons(fixture_store: Store) -> None:
         "| cell                                  | status   | reason                                             |\n"
         "|---------------------------------------|----------|----------------------------------------------------|\n"
         "| conv depth=2 filters=16 b32 train cpu | failed   | ResourceExhaustedError: OOM when allocating tensor |\n"
+        "| dense units=32 b32 train gpu          | skipped  | no GPU visible                                     |\n"
         "| lstm units=8 b32 forward cpu xla      | skipped  | cuDNN LSTM kernels are not XLA-compilable          |"
     )  # fmt: skip
 
