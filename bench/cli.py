@@ -191,7 +191,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         other = Store(args.store_b, create=False) if args.store_b else store_a
         try:
             comparison = compare_runs(
-                store_a, args.run_a, other, args.run_b, threshold=args.threshold
+                store_a, args.run_a, other, args.run_b, threshold=args.threshold, alpha=args.alpha
             )
         finally:
             if other is not store_a:
@@ -276,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_b", metavar="RUN_B")
     p.add_argument("--store-b", help="RUN_B lives in this store file (default: same store)")
     p.add_argument("--threshold", type=float, default=0.10, help="minimum change (0.10 = 10%%)")
+    p.add_argument(
+        "--alpha", type=float, default=0.002, help="Mann-Whitney U significance (default 0.002)"
+    )
     p.add_argument("--output", help="write the markdown table here")
     p.add_argument("--fail-on-regression", action="store_true", help="exit 1 if a cell is slower")
 
@@ -289,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads, if it does
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -36,7 +36,6 @@ from reports.significance import (
 from reports.units import (
     MISSING,
     format_p_value,
-    format_percent,
     format_ratio,
     format_seconds,
     is_missing,
@@ -164,7 +163,7 @@ def render_comparison(comparison: Comparison) -> str:
         )
     parts.append(
         f"A cell is *slower* or *faster* only when its median step time changed by more than "
-        f"{format_percent(comparison.threshold)} **and** a two-sided Mann–Whitney U test on "
+        f"{100 * comparison.threshold:g}% **and** a two-sided Mann–Whitney U test on "
         f"the raw samples gives p < {comparison.alpha:g}; otherwise *same*. B/A is the ratio "
         "of median step times; its 95% interval is a percentile bootstrap (2,000 resamples, "
         "fixed seed)."

@@ -1,9 +1,9 @@
 """A run read from the store as pandas frames, with the columns the report groups by.
 
 Everything comes from the flat rows of :mod:`bench.rows`; three columns are added:
-``family`` (the block, plus device and dtype when a run has several), ``capacity`` (the
-knobs as canonical JSON, plus the input shape when a family has several) and, for fit rows,
-``condition`` (dataset and label noise).
+``family`` (the block, plus device or dtype where results need telling apart),
+``capacity`` (the knobs as canonical JSON, plus the input shape when a family has several)
+and, for fit rows, ``condition`` (dataset and label noise).
 
 >>> capacity_label('{"depth": 2, "filters": 32}')
 'depth=2 filters=32'

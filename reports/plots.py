@@ -32,6 +32,16 @@ from reports.laws import points
 from reports.scaling import fit_power_law
 
 DPI = 100
+PLOT_FILES = frozenset(
+    {
+        "step_time_vs_params.png",
+        "throughput_vs_batch.png",
+        "peak_memory_vs_params.png",
+        "gap_vs_params.png",
+        "learning_curves.png",
+        "xla_speedup.png",
+    }
+)
 MAX_COLUMNS = 3
 
 
@@ -332,4 +342,7 @@ def write_plots(data: RunData, families: list[Family], out_dir: Path) -> list[Pl
         lambda: learning_curve_plot(data, out_dir),
         lambda: xla_speedup_plot(families, out_dir),
     ]
-    return [make() for make in makers]
+    plots = [make() for make in makers]
+    for stale in PLOT_FILES - {plot.filename for plot in plots}:
+        (out_dir / stale).unlink(missing_ok=True)  # from an earlier report of this run
+    return plots

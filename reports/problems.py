@@ -58,7 +58,7 @@ def noisy_section(cells: pd.DataFrame) -> str:
         ]
         for _, row in noisy.sort_values("label").iterrows()
     ]
-    note = f"IQR/median above {format_percent(NOISE_THRESHOLD)}; treat these times with care."
+    note = f"IQR/median above {100 * NOISE_THRESHOLD:g}%; treat these times with care."
     return note + "\n\n" + table(["cell", "median", "IQR/median", "samples"], rows)
 
 

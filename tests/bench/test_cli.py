@@ -154,3 +154,26 @@ def test_unknown_run_id_names_the_latest_runs(smoke, capsys):
         f"no run 'nope' in {out}/blockbench.sqlite (latest: {run.run_id})"
         in capsys.readouterr().err
     )
+
+
+def test_report_and_compare_commands(smoke, tmp_path, capsys):
+    out, run, cells, _ = smoke
+    assert main(["--out", str(out), "report", run.run_id, "--report-out", str(tmp_path)]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path == tmp_path / run.run_id / "report.md" and path.read_text().startswith("# ")
+    target = tmp_path / "cmp.md"
+    code = main(["--out", str(out), "compare", run.run_id, run.run_id, "--output", str(target),
+                 "--fail-on-regression"])  # fmt: skip
+    assert code == 0
+    rows = [line for line in target.read_text().splitlines() if line.startswith("| ")][1:]
+    verdicts = [row.rstrip("| ").rsplit("|", 1)[1].strip() for row in rows]
+    ok_timing = sum(1 for s in cells.values() if s.result.timing is not None)
+    assert verdicts.count("same") == ok_timing  # A/A: every measured cell is the same
+    assert all(v == "same" or v.startswith("n/a") for v in verdicts)
+
+
+def test_blocks_command_prints_the_capacity_table(capsys):
+    assert main(["blocks"]) == 0
+    table = capsys.readouterr().out
+    assert "| conv " in table and "| transformer " in table
+    assert "seed example 1 (conv, as written)" in table and "5,386" in table
