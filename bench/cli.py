@@ -179,7 +179,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     with _open_store(args) as store:
         run_id = store.run(args.run_id).run_id
-        path = write_report(store, run_id, Path(args.report_out or _out_dir(args)))
+        path = write_report(store, run_id, _out_dir(args), folder=args.report_dir)
     print(path)
     return 0
 
@@ -267,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("merge", cmd_merge, "merge shard stores into the --out store")
     p.add_argument("stores", nargs="+", metavar="STORE")
 
-    p = command("report", cmd_report, "write <out>/<run>/report.md and its plots")
+    p = command("report", cmd_report, "write <out>/<run>/report.md and its plots ('latest' works)")
     p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--report-out", metavar="DIR", help="write the report under DIR/<run>/")
+    p.add_argument("--report-dir", metavar="DIR", help="write report.md and plots into DIR")
 
     p = command("compare", cmd_compare, "compare step times of two runs")
     p.add_argument("run_a", metavar="RUN_A")

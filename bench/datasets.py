@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,9 @@ class DatasetSpec:
     num_samples: int
     shapes: Mapping[int, tuple[int, ...]]
     scaling: str  # "global" (one mean/std) or "per_feature"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shapes", MappingProxyType(dict(self.shapes)))
 
     @property
     def ranks(self) -> tuple[int, ...]:
@@ -197,8 +201,8 @@ def spec_of(name: str) -> DatasetSpec:
 def input_shape(name: str, block: str) -> tuple[int, ...]:
     """The per-sample input shape that dataset ``name`` gives ``block``.
 
-    >>> input_shape("digits", "conv")  # doctest: +SKIP
-    (8, 8, 1)
+    >>> input_shape("digits", "conv"), input_shape("sines", "recurrent")
+    ((8, 8, 1), (32, 1))
     """
     return shape_for_rank(name, _block_rank(block), block=block)
 
@@ -242,7 +246,7 @@ def check(
     ``dataset 'breast_cancer' is tabular (rank 1); block 'conv' needs images (rank 3):
     use dataset 'digits'``.
 
-    >>> check("digits", "dense", {"units": 8})  # doctest: +SKIP
+    >>> check("digits", "dense", {"units": 8})
     (64,)
     """
     import blocks

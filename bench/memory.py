@@ -34,12 +34,15 @@ class Peak:
     ``peak_bytes`` is the allocator peak since ``start()`` (``None`` when the allocator
     keeps no stats; ``allocator`` then starts with ``"unavailable: "`` and says why).
     ``rss_peak_bytes`` is the process's resident-set peak during the phase: an absolute
-    size (TensorFlow's own runtime included), not a difference.
+    size (TensorFlow's own runtime included), not a difference. ``start_bytes`` is what
+    the allocator held at ``start()``: the peak includes it, and in a worker that already
+    ran cells it includes what earlier cells left allocated.
     """
 
     peak_bytes: int | None
     allocator: str
     rss_peak_bytes: int | None
+    start_bytes: int | None = None
 
 
 class PeakTracker:
@@ -64,6 +67,7 @@ class PeakTracker:
         self.device = device
         self._tf_device = _TF_DEVICE[device]
         self._unavailable = ""
+        self._start_bytes: int | None = None
         self._rss: _RssPeak | None = None
 
     def start(self) -> None:
@@ -71,9 +75,11 @@ class PeakTracker:
         import tensorflow as tf
 
         self._unavailable = ""
+        self._start_bytes = None
         try:
             tf.config.experimental.reset_memory_stats(self._tf_device)
-            tf.config.experimental.get_memory_info(self._tf_device)
+            info = tf.config.experimental.get_memory_info(self._tf_device)
+            self._start_bytes = int(info["current"])
         except (ValueError, tf.errors.OpError) as error:
             self._unavailable = f"unavailable: {self._tf_device}: {_first_line(error)}"
         if self._rss is not None:
@@ -94,7 +100,7 @@ class PeakTracker:
             peak = int(tf.config.experimental.get_memory_info(self._tf_device)["peak"])
         except (ValueError, tf.errors.OpError) as error:
             return Peak(None, f"unavailable: {self._tf_device}: {_first_line(error)}", rss_peak)
-        return Peak(peak, allocator_name(self.device), rss_peak)
+        return Peak(peak, allocator_name(self.device), rss_peak, self._start_bytes)
 
 
 def allocator_name(device: str) -> str:
@@ -199,8 +205,12 @@ def estimate(cell: Cell, *, params: int, trainable: int) -> dict[str, int]:
     - ``inputs``: the two stacked batches execute.py builds, ``2 * B * input`` float32
       plus ``2 * B`` int32 labels.
 
-    Not modelled: allocator rounding and fragmentation, temporaries inside ops (e.g. a
-    convolution's workspace), the loss, and XLA's buffer reuse.
+    Not modelled: the backward pass's temporaries (gradients of activations, batch-norm
+    and convolution backprop buffers) and the optimizer's per-weight temporaries, which
+    put measured train peaks at about 2 to 3.6 times this estimate on CPU; allocator
+    rounding and fragmentation; the loss; XLA's buffer reuse. A forward cell's peak is
+    measured over K-step loops whose independent iterations TensorFlow may overlap, so it
+    can hold several steps' activations at once.
 
     >>> from bench.cell import Cell
     >>> cell = Cell("dense", (("units", 64),), (32,), 8, "train")

@@ -228,7 +228,9 @@ class Store:
         return [_run_info(row) for row in rows]
 
     def run(self, run_id: str) -> RunInfo:
-        """One run by id; a unique prefix of the id is accepted."""
+        """One run by id; a unique prefix of the id, or ``latest``, is accepted."""
+        if run_id == "latest":
+            return self.latest_run()
         matches = [r for r in self.runs() if r.run_id.startswith(run_id)]
         exact = [r for r in matches if r.run_id == run_id]
         if exact:

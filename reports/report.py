@@ -29,8 +29,13 @@ from reports.tables import SECTION_NOTE, family_section
 REPORT_FILENAME = "report.md"
 
 
-def write_report(store: Store | str | Path, run_id: str, out_dir: str | Path) -> Path:
+def write_report(
+    store: Store | str | Path, run_id: str, out_dir: str | Path, *, folder: str | Path | None = None
+) -> Path:
     """Write ``<out_dir>/<run_id>/report.md`` and its PNG plots; return the report's path.
+
+    ``folder`` writes the report and plots straight into that folder instead (the
+    committed sample report under ``docs/`` is made this way).
 
     ``store`` is an open :class:`~bench.store.Store` or the path of a store file; ``run_id``
     may be a unique prefix (the folder uses the full id).
@@ -48,7 +53,7 @@ def write_report(store: Store | str | Path, run_id: str, out_dir: str | Path) ->
     finally:
         if opened is not store:
             opened.close()
-    folder = Path(out_dir) / data.run.run_id
+    folder = Path(folder) if folder is not None else Path(out_dir) / data.run.run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REPORT_FILENAME
     path.write_text(render_report(data, folder), encoding="utf-8")

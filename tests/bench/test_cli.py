@@ -158,9 +158,10 @@ def test_unknown_run_id_names_the_latest_runs(smoke, capsys):
 
 def test_report_and_compare_commands(smoke, tmp_path, capsys):
     out, run, cells, _ = smoke
-    assert main(["--out", str(out), "report", run.run_id, "--report-out", str(tmp_path)]) == 0
+    assert main(["--out", str(out), "report", "latest", "--report-dir", str(tmp_path)]) == 0
     path = Path(capsys.readouterr().out.strip())
-    assert path == tmp_path / run.run_id / "report.md" and path.read_text().startswith("# ")
+    assert path == tmp_path / "report.md" and path.read_text().startswith("# ")
+    assert sorted(p.suffix for p in tmp_path.iterdir()).count(".png") >= 3
     target = tmp_path / "cmp.md"
     code = main(["--out", str(out), "compare", run.run_id, run.run_id, "--output", str(target),
                  "--fail-on-regression"])  # fmt: skip

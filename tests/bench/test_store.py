@@ -91,6 +91,7 @@ def test_recording_a_cell_again_replaces_it(tmp_path):
 def test_runs_lookup_by_prefix_and_resumable(tmp_path):
     store = new_store(tmp_path, "20260101-smoke")
     assert store.run("2026").run_id == "20260101-smoke"
+    assert store.run("latest").run_id == "20260101-smoke"
     assert store.resumable_run("h").run_id == "20260101-smoke"
     store.finish_run("20260101-smoke")
     assert store.resumable_run("h") is None

@@ -64,3 +64,14 @@ def test_allocator_names(monkeypatch):
     assert memory.allocator_name("cpu").startswith("CPU:0 default allocator")
     monkeypatch.delenv("TF_GPU_ALLOCATOR", raising=False)
     assert memory.allocator_name("gpu") == "GPU:0 BFC"
+
+
+def test_start_bytes_is_what_was_live_at_start():
+    kept = tf.Variable(tf.zeros((256, 1024)))  # 1 MiB live through the phase
+    tracker = PeakTracker("cpu")
+    tracker.start()
+    float(tf.reduce_sum(tf.ones((16, 16))))
+    peak = tracker.stop()
+    assert peak.start_bytes >= MIB
+    assert peak.peak_bytes >= peak.start_bytes
+    del kept
