@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import time
 import traceback
+import warnings as warnings_module
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,11 @@ def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str
     settings = context.settings
     warnings: list[str] = []
     params, trainable, flops = model_costs(cell)
+    # Memory is tracked from before the build, and what the allocator already held
+    # (earlier cells' leftovers in this worker) is subtracted: the peak is this cell's own.
+    tracker = memory.PeakTracker(cell.device) if settings.memory else None
+    if tracker is not None:
+        tracker.start()
     start = time.perf_counter()
     model = build_model(cell, fixed_batch=True)
     build_s = time.perf_counter() - start
@@ -84,11 +90,16 @@ def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str
         warnings.append(f"closed-form params {params} != Keras count_params {model.count_params()}")
     x, y = _batches(cell, settings.seed)
 
-    xla_diff = _xla_difference(model, x[0]) if cell.xla and settings.xla_check else None
-    tracker = memory.PeakTracker(cell.device) if settings.memory else None
-    if tracker is not None:
-        tracker.start()
-    program = make_program(model, x, y, pass_=cell.pass_, xla=cell.xla)
+    fallback = ""
+    no_jit = _layers_without_jit(model)
+    xla = cell.xla and not no_jit
+    if cell.xla and no_jit:
+        fallback = (
+            f"timed without XLA: layers {', '.join(no_jit)} do not support jit_compile "
+            "(cuDNN kernels); Keras drops XLA for them too"
+        )
+    xla_diff = _xla_difference(model, x[0]) if xla and settings.xla_check else None
+    program = make_program(model, x, y, pass_=cell.pass_, xla=xla)
     timing = time_program(program, settings)
     memory_result = None
     if tracker is not None:
@@ -98,15 +109,15 @@ def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str
     if cell.profile:
         profile_result = _profile(program, cell, context, warnings)
 
-    fit_step_s, fallback = None, ""
+    fit_step_s = None
     if settings.fit_step:
         try:
             steps = max(5, min(50, int(0.5 / max(min(timing.samples_s), 1e-6))))
             fit_step_s, kept_xla = keras_step_time(
-                model, x, y, pass_=cell.pass_, xla=cell.xla, steps=steps
+                model, x, y, pass_=cell.pass_, xla=xla, steps=steps
             )
-            if cell.xla and not kept_xla:
-                fallback = "Keras turned jit_compile off for this model (e.g. cuDNN RNN kernels)"
+            if xla and not kept_xla:
+                fallback = "Keras turned jit_compile off for its fit()/predict() step"
         except Exception as error:
             warnings.append(f"Keras fit/predict step not measured: {_first_line(error)}")
     factor = TRAIN_FLOP_FACTOR if cell.pass_ == "train" else 1
@@ -132,6 +143,14 @@ def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str
     )
 
 
+def _layers_without_jit(model: keras.Model) -> list[str]:
+    """Names of layers that declare they cannot be XLA-compiled (e.g. cuDNN LSTM/GRU on
+    GPU: Keras sets ``supports_jit = False`` on them and silently drops XLA)."""
+    flatten = getattr(model, "_flatten_layers", None)
+    layers = flatten() if flatten else model.layers
+    return [layer.name for layer in layers if not getattr(layer, "supports_jit", True)]
+
+
 def _batches(cell: Cell, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two fixed batches of inputs (normal noise) and integer labels, from the run seed."""
     rng = np.random.default_rng(seed)
@@ -154,8 +173,11 @@ def _memory_result(
     try:
         peak = tracker.stop()
         estimate = memory.estimate(cell, params=params, trainable=trainable)
+        own_peak = peak.peak_bytes
+        if own_peak is not None and peak.start_bytes:
+            own_peak -= peak.start_bytes
         return MemoryResult(
-            peak_bytes=peak.peak_bytes,
+            peak_bytes=own_peak,
             allocator=peak.allocator,
             rss_peak_bytes=peak.rss_peak_bytes,
             peak_bytes_estimate=sum(estimate.values()),
@@ -170,13 +192,17 @@ def _profile(
     program, cell: Cell, context: CellContext, warnings: list[str]
 ) -> ProfileResult | None:
     try:
-        return profiling.capture(
-            program.step,
-            logdir=context.run_dir / "tensorboard",
-            run_name=cell.slug,
-            steps=context.settings.profile_steps,
-            step_name=cell.pass_,
-        )
+        with warnings_module.catch_warnings(record=True) as caught:
+            warnings_module.simplefilter("always")
+            result = profiling.capture(
+                program.step,
+                logdir=context.run_dir / "tensorboard",
+                run_name=cell.slug,
+                steps=context.settings.profile_steps,
+                step_name=cell.pass_,
+            )
+        warnings.extend(f"profile: {w.message}" for w in caught)
+        return result
     except Exception as error:
         warnings.append(f"profile not captured: {_first_line(error)}")
         return None

@@ -120,6 +120,9 @@ def serve(
         except RuntimeError as failure:
             error = failure
             server.stop()
+        except BaseException:  # e.g. Ctrl-C while waiting: leave nothing running
+            server.stop()
+            raise
     assert error is not None
     raise error
 
@@ -161,6 +164,8 @@ def tensorboard_main(out_dir: Path, run_id: str, *, host: str, port: int) -> int
     except RuntimeError as error:
         print(f"blockbench tensorboard: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     print(f"TensorBoard for run {run_id}: {server.url}#profile  (Ctrl-C to stop)", flush=True)
     previous = _interrupt_on_termination()
     try:

@@ -4,7 +4,8 @@
 the runner, which only validates) does what ``mode`` says: ``ok`` builds normally,
 ``raise`` raises, ``exit`` calls ``os._exit(3)``, ``segfault`` dereferences NULL, ``hang``
 sleeps for an hour, ``oom`` allocates memory until the runner's limit kills the worker,
-``sleep`` sleeps ``seconds`` then builds normally.
+``sleep`` sleeps ``seconds`` then builds normally, ``nojit`` declares it cannot be
+XLA-compiled (as Keras marks cuDNN LSTM/GRU layers on a GPU).
 """
 
 import ctypes
@@ -18,7 +19,7 @@ import blocks
 from blocks.counts import FlopCount, ParamCount
 from blocks.spec import REQUIRED, BlockSpec
 
-MODES = ("ok", "raise", "exit", "segfault", "hang", "oom", "sleep")
+MODES = ("ok", "raise", "exit", "segfault", "hang", "oom", "sleep", "nojit")
 
 
 class FaultLayer(keras.layers.Layer):
@@ -40,6 +41,8 @@ class FaultLayer(keras.layers.Layer):
                 time.sleep(0.05)
         if mode == "sleep":
             time.sleep(seconds)
+        if mode == "nojit":
+            self.supports_jit = False  # as Keras marks cuDNN RNN layers on a GPU
 
     def call(self, inputs):
         return inputs

@@ -1,0 +1,51 @@
+"""Timing cells in-process: what a cell records, XLA fallbacks, failures as results."""
+
+from pathlib import Path
+
+import pytest
+
+from bench.cell import Cell
+from bench.config import RunSettings
+from bench.execute import CellContext, run_cell
+from bench.plugins import load_plugins
+
+PLUGIN = str(Path(__file__).resolve().parent.parent / "plugins" / "fault_blocks.py")
+FAST = RunSettings(repeats=3, warmup=1, min_sample_s=0.01, fit_step=True, memory=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fault_block():
+    load_plugins(PLUGIN)
+
+
+def test_layers_that_refuse_xla_are_timed_without_it_and_say_so(tmp_path):
+    cell = Cell("fault", (("mode", "nojit"),), (4,), 2, "train", xla=True)
+    result = run_cell(cell, CellContext(FAST, tmp_path))
+    assert result.status == "ok", result.traceback
+    assert result.timing.xla_fallback.startswith("timed without XLA: layers fault_layer")
+    assert result.timing.xla_max_abs_diff is None  # no XLA run to compare with
+
+
+def test_an_exception_in_a_cell_is_a_failed_result_not_a_crash(tmp_path):
+    cell = Cell("fault", (("mode", "raise"),), (4,), 2, "forward")
+    result = run_cell(cell, CellContext(FAST, tmp_path))
+    assert result.status == "failed"
+    assert result.reason == "RuntimeError: fault block raised on purpose"
+    assert "Traceback" in result.traceback and result.wall_s > 0
+
+
+def test_gpu_cells_are_skipped_without_a_gpu(tmp_path):
+    cell = Cell("dense", (("units", 4),), (4,), 2, "train", device="gpu")
+    result = run_cell(cell, CellContext(FAST, tmp_path))
+    assert (result.status, result.reason) == ("skipped", "no GPU visible")
+
+
+@pytest.mark.gpu
+def test_gpu_cells_run_with_tf32_pinned_off(tmp_path):
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.skip("no GPU visible")
+    cell = Cell("dense", (("units", 4),), (4,), 2, "train", device="gpu")
+    result = run_cell(cell, CellContext(FAST, tmp_path))
+    assert result.status == "ok" and result.timing.tf32 is False
