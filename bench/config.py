@@ -270,7 +270,13 @@ def _make_cell(block: str, point: dict[str, Any], where: str, errors: list[str],
         from bench import datasets
 
         try:
-            datasets.check(point["dataset"], block, dict(knobs))
+            datasets.check(
+                point["dataset"],
+                block,
+                {k: _thawed(v) for k, v in knobs},
+                label_noise=float(point["label_noise"]),
+                random_labels=point["random_labels"],
+            )
             shape = tuple(datasets.input_shape(point["dataset"], block))
         except ValueError as error:
             errors.append(f"{where}: dataset = {point['dataset']!r}: {error}")

@@ -144,6 +144,11 @@ FIT = (
             r"batch_size: required",
         ),
         ("[[matrix]\n", r"not valid TOML"),
+        (
+            FIT.format(block="dense", knobs="units = 8", passes='"fit"', dataset="digits")
+            + "random_labels = true\nlabel_noise = 0.2\n",
+            r"dataset = 'digits': .*random",
+        ),
     ],
 )
 def test_config_errors_name_file_key_and_expectation(text, message):
