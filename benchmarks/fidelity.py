@@ -5,8 +5,11 @@ this measures in one process, interleaved (A B A B ...) so drift hits both alike
   A. blockbench's timing path (``bench.timing.make_program`` + ``time_program``), and
   B. the loop a careful person writes by hand: a ``tf.function`` with a ``tf.range`` loop
      of GradientTape + ``optimizer.apply_gradients`` steps, fixed step count, result
-     fetched with ``.numpy()``.
-It prints both medians and their ratio; the target is |ratio - 1| <= 10%.
+     fetched with ``.numpy()``. With XLA the step function is ``jit_compile=True`` and the
+     loop around it is not, as Keras does for ``steps_per_execution``;
+  C. (XLA only, for information) the same loop with the whole loop XLA-compiled, which
+     XLA:CPU runs much slower for convolutions (see ``bench/timing.py``).
+It prints the medians and the ratio A/B; the target is |ratio - 1| <= 10%.
 
 Run: python benchmarks/fidelity.py   (takes a few minutes on 2 cores; run it alone)
 """
@@ -36,24 +39,40 @@ BATCH = 64
 ROUNDS = 5
 
 
-def hand_written_loop(model: keras.Model, x: np.ndarray, y: np.ndarray, *, xla: bool):
+def hand_written_loop(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, *, xla: bool, whole_loop_xla: bool = False
+):
     """The reference: what one writes by hand to time training steps in-graph."""
     optimizer = keras.optimizers.Adam(learning_rate=1e-3)
     optimizer.build(model.trainable_variables)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     xb, yb = tf.constant(x), tf.constant(y)
 
-    @tf.function(jit_compile=xla)
+    @tf.function(jit_compile=xla and not whole_loop_xla)
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function(jit_compile=whole_loop_xla)
     def loop(num_steps):
         loss = tf.constant(0.0)
         for _ in tf.range(num_steps):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(yb, model(xb, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            loss = train_step()
         return loss
 
     return loop
+
+
+def _median_step(loop, steps: tf.Tensor, count: int, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loop(steps).numpy()
+        samples.append((time.perf_counter() - start) / count)
+    return statistics.median(samples)
 
 
 def measure(name: str, make_model, input_shape, num_classes: int, xla: bool) -> dict:
@@ -71,13 +90,13 @@ def measure(name: str, make_model, input_shape, num_classes: int, xla: bool) -> 
     ours, ref = [], []
     for _ in range(ROUNDS):
         ours.append(statistics.median(time_program(program, settings).samples_s))
-        samples = []
-        for _ in range(settings.repeats):
-            start = time.perf_counter()
-            loop(steps).numpy()
-            samples.append((time.perf_counter() - start) / first.steps_per_sample)
-        ref.append(statistics.median(samples))
+        ref.append(_median_step(loop, steps, first.steps_per_sample, settings.repeats))
     a, b = statistics.median(ours), statistics.median(ref)
+    whole = "-"
+    if xla:
+        whole_loop = hand_written_loop(make_model(), x[0], y[0], xla=True, whole_loop_xla=True)
+        whole_loop(steps).numpy()
+        whole = f"{_median_step(whole_loop, steps, first.steps_per_sample, 5) * 1e3:.3f} ms"
     return {
         "model": name,
         "xla": xla,
@@ -86,6 +105,7 @@ def measure(name: str, make_model, input_shape, num_classes: int, xla: bool) -> 
         "hand-written step": f"{b * 1e3:.3f} ms",
         "ratio": f"{a / b:.3f}",
         "within 10%": "yes" if abs(a / b - 1) <= 0.10 else "NO",
+        "whole loop XLA (info)": whole,
     }
 
 
