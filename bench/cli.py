@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.config import ConfigError
+from bench.runner import RunnerError
 from bench.store import Store, StoreError, store_path
 
 
@@ -94,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print(
                 f"\ninterrupted: finished cells are stored; resume with "
-                f"`blockbench run {args.config} --resume {run_id}`",
+                f"`{_resume_command(args, run_id)}`",
                 file=sys.stderr,
             )
             return 130
@@ -116,6 +117,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"report: {path}")
         print(f"run id: {run_id}")
     return 0
+
+
+def _resume_command(args: argparse.Namespace, run_id: str) -> str:
+    """The command line that finishes this run: the same arguments plus ``--resume``."""
+    argv = list(args.argv)
+    if "--resume" in argv:
+        position = argv.index("--resume")
+        del argv[position : position + 2]
+    argv = [a for a in argv if not a.startswith("--resume=") and a != "--new"]
+    return " ".join(["blockbench", *argv, "--resume", run_id])
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -294,8 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads, if it does
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.handler(args)
+    except RunnerError as error:
+        print(f"blockbench: run stopped: {error}", file=sys.stderr)
+        return 1
     except (ConfigError, StoreError) as error:
         print(f"blockbench: error: {error}", file=sys.stderr)
         return 2

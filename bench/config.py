@@ -38,6 +38,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# Bump when what a cell measures changes (a resumed run never mixes two methods).
+MEASUREMENT_VERSION = 2  # 2: XLA cells compile the step, not the loop
+# Settings that change what is captured beside the measurements, not the measurements.
+_UNHASHED_SETTINGS = ("profile", "profile_steps")
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
 _MATRIX_KEYS = {"block", "input_shape", "batch_size", "pass", "device", "xla", "dtype_policy",
                 "exclude", "profile"}  # fmt: skip
@@ -87,9 +91,16 @@ class Spec:
 
     @property
     def config_hash(self) -> str:
-        """Hash of the settings and the cell ids: same hash, same work (used to resume)."""
+        """Hash of the measurement version, the settings and the cell ids: same hash, same
+        work (used to resume). Profiling settings are left out: profiling never changes
+        a measurement, so ``--profile`` can resume a run started without it."""
+        settings = {k: v for k, v in self.settings.to_dict().items() if k not in _UNHASHED_SETTINGS}
         payload = json.dumps(
-            {"settings": self.settings.to_dict(), "cells": sorted(c.cell_id for c in self.cells)},
+            {
+                "version": MEASUREMENT_VERSION,
+                "settings": settings,
+                "cells": sorted(c.cell_id for c in self.cells),
+            },
             sort_keys=True,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]

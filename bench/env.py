@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 CPU_BFC_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
-# Keys that differ between machines of one kind without changing what is measured.
-VOLATILE_KEYS = ("hostname", "git_commit", "git_dirty", "blockbench")
 
 
 def fingerprint(*, tf32: bool, cwd: str | Path | None = None) -> dict[str, Any]:
@@ -35,7 +33,10 @@ def fingerprint(*, tf32: bool, cwd: str | Path | None = None) -> dict[str, Any]:
         "inter_op_threads": os.environ.get("TF_NUM_INTEROP_THREADS", "auto"),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
         "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "python_compiler": platform.python_compiler(),
         "tensorflow": _version("tensorflow", "tensorflow-cpu"),
         "keras": _version("keras"),
         "numpy": _version("numpy"),
@@ -47,16 +48,6 @@ def fingerprint(*, tf32: bool, cwd: str | Path | None = None) -> dict[str, Any]:
         "tf32": tf32,
         "cpu_allocator_bfc": True,  # workers always set TF_CPU_ALLOCATOR_USE_BFC=true
     }
-
-
-def differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Keys whose values differ between two fingerprints, volatile keys left out.
-
-    >>> differences({"python": "3.11", "hostname": "a"}, {"python": "3.12", "hostname": "b"})
-    {'python': ('3.11', '3.12')}
-    """
-    keys = (set(a) | set(b)) - set(VOLATILE_KEYS)
-    return {k: (a.get(k), b.get(k)) for k in sorted(keys) if a.get(k) != b.get(k)}
 
 
 def _version(*names: str) -> str | None:

@@ -27,9 +27,8 @@ from bench.config import RunSettings
 from bench.model import build_model, model_costs
 from bench.records import CellResult, MemoryResult, ProfileResult, TimingResult
 from bench.rows import TRAIN_FLOP_FACTOR
+from bench.text import first_line
 from bench.timing import keras_step_time, make_program, time_program
-
-XLA_TOLERANCE = 1e-3  # relative to the output scale; see xla_max_abs_diff
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,7 @@ def run_cell(cell: Cell, context: CellContext) -> CellResult:
     if cell.device == "gpu" and not gpu_visible():
         return CellResult("skipped", reason="no GPU visible", wall_s=time.perf_counter() - start)
     try:
+        tf.config.experimental.enable_tensor_float_32_execution(context.settings.tf32)
         keras.utils.set_random_seed(context.settings.seed)
         keras.config.set_dtype_policy(cell.dtype_policy)
         device = "/GPU:0" if cell.device == "gpu" else "/CPU:0"
@@ -64,7 +64,7 @@ def run_cell(cell: Cell, context: CellContext) -> CellResult:
     except Exception as error:  # the cell failed; the worker lives on
         result = CellResult(
             "failed",
-            reason=f"{type(error).__name__}: {_first_line(error)}",
+            reason=f"{type(error).__name__}: {first_line(error)}",
             traceback=traceback.format_exc()[-4000:],
         )
     finally:
@@ -98,12 +98,13 @@ def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str
             f"timed without XLA: layers {', '.join(no_jit)} do not support jit_compile "
             "(cuDNN kernels); Keras drops XLA for them too"
         )
-    xla_diff = _xla_difference(model, x[0]) if xla and settings.xla_check else None
     program = make_program(model, x, y, pass_=cell.pass_, xla=xla)
     timing = time_program(program, settings)
     memory_result = None
     if tracker is not None:
         memory_result = _memory_result(tracker, cell, params, trainable, warnings)
+    # After the memory phase, so its extra compiles are not counted in the cell's peak.
+    xla_diff = _xla_difference(model, x[0]) if xla and settings.xla_check else None
 
     profile_result = None
     if cell.profile:
@@ -119,7 +120,7 @@ def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str
             if xla and not kept_xla:
                 fallback = "Keras turned jit_compile off for its fit()/predict() step"
         except Exception as error:
-            warnings.append(f"Keras fit/predict step not measured: {_first_line(error)}")
+            warnings.append(f"Keras fit/predict step not measured: {first_line(error)}")
     factor = TRAIN_FLOP_FACTOR if cell.pass_ == "train" else 1
     return (
         TimingResult(
@@ -184,7 +185,7 @@ def _memory_result(
             estimate=estimate,
         )
     except Exception as error:
-        warnings.append(f"memory not measured: {_first_line(error)}")
+        warnings.append(f"memory not measured: {first_line(error)}")
         return None
 
 
@@ -204,10 +205,5 @@ def _profile(
         warnings.extend(f"profile: {w.message}" for w in caught)
         return result
     except Exception as error:
-        warnings.append(f"profile not captured: {_first_line(error)}")
+        warnings.append(f"profile not captured: {first_line(error)}")
         return None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:500] if text else type(error).__name__

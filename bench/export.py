@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import platform
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
@@ -57,8 +57,19 @@ def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextI
 
 
 def write_json(rows: list[dict[str, Any]], out: TextIO) -> None:
-    json.dump(rows, out, indent=1, sort_keys=False, default=str)
+    """Strict JSON: non-finite numbers (a diverged fit's NaN loss) become ``null``."""
+    json.dump(_finite(rows), out, indent=1, sort_keys=False, default=str, allow_nan=False)
     out.write("\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def pytest_benchmark_json(store: Store, run_id: str) -> dict[str, Any]:
@@ -77,6 +88,8 @@ def pytest_benchmark_json(store: Store, run_id: str) -> dict[str, Any]:
         stats = Stats.from_samples(data)
         q1, q3 = quartiles(data)
         low, high = q1 - 1.5 * stats.iqr, q3 + 1.5 * stats.iqr
+        iqr_outliers = sum(1 for v in data if v < low or v > high)
+        stddev_outliers = sum(1 for v in data if abs(v - stats.mean) > stats.stddev)
         benchmarks.append(
             {
                 "group": f"{cell.block} {cell.pass_}",
@@ -109,9 +122,9 @@ def pytest_benchmark_json(store: Store, run_id: str) -> dict[str, Any]:
                     "iqr": stats.iqr,
                     "q1": q1,
                     "q3": q3,
-                    "iqr_outliers": sum(1 for v in data if v < low or v > high),
-                    "stddev_outliers": sum(1 for v in data if abs(v - stats.mean) > stats.stddev),
-                    "outliers": "0;0",
+                    "iqr_outliers": iqr_outliers,
+                    "stddev_outliers": stddev_outliers,
+                    "outliers": f"{stddev_outliers};{iqr_outliers}",
                     "ld15iqr": min(v for v in data if v >= low),
                     "hd15iqr": max(v for v in data if v <= high),
                     "ops": 1.0 / stats.mean,
@@ -126,12 +139,12 @@ def pytest_benchmark_json(store: Store, run_id: str) -> dict[str, Any]:
         "machine_info": {
             "node": env.get("hostname", ""),
             "processor": env.get("cpu_model", ""),
-            "machine": platform.machine(),
-            "python_compiler": platform.python_compiler(),
-            "python_implementation": platform.python_implementation(),
+            "machine": env.get("machine", ""),
+            "python_compiler": env.get("python_compiler", ""),
+            "python_implementation": env.get("python_implementation", ""),
             "python_implementation_version": env.get("python", ""),
             "python_version": env.get("python", ""),
-            "python_build": list(platform.python_build()),
+            "python_build": [],
             "release": env.get("os", ""),
             "system": env.get("os", "").split(" ")[0],
             "cpu": {"brand_raw": env.get("cpu_model", ""), "count": env.get("cores", 0)},

@@ -42,7 +42,7 @@ from tensorflow.python.framework import config as tf_config
 
 from bench import curves, datasets
 from bench.cell import Cell
-from bench.model import build_model
+from bench.model import build_model, make_loss, make_optimizer
 from bench.records import FitResult
 
 METRIC = "accuracy"
@@ -100,8 +100,8 @@ def _train(cell: Cell, split: datasets.Split) -> FitResult:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*support `jit_compile=True`")
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=make_optimizer(settings.learning_rate),
+            loss=make_loss(),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name=METRIC)],
             jit_compile=bool(cell.xla),
         )

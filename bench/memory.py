@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cell import DEVICES, Cell
+from bench.text import first_line
 
 _TF_DEVICE = {"cpu": "CPU:0", "gpu": "GPU:0"}
 _STATUS = Path("/proc/self/status")
@@ -81,7 +82,7 @@ class PeakTracker:
             info = tf.config.experimental.get_memory_info(self._tf_device)
             self._start_bytes = int(info["current"])
         except (ValueError, tf.errors.OpError) as error:
-            self._unavailable = f"unavailable: {self._tf_device}: {_first_line(error)}"
+            self._unavailable = f"unavailable: {self._tf_device}: {first_line(error)}"
         if self._rss is not None:
             self._rss.stop()
         self._rss = _RssPeak()
@@ -99,7 +100,7 @@ class PeakTracker:
         try:
             peak = int(tf.config.experimental.get_memory_info(self._tf_device)["peak"])
         except (ValueError, tf.errors.OpError) as error:
-            return Peak(None, f"unavailable: {self._tf_device}: {_first_line(error)}", rss_peak)
+            return Peak(None, f"unavailable: {self._tf_device}: {first_line(error)}", rss_peak)
         return Peak(peak, allocator_name(self.device), rss_peak, self._start_bytes)
 
 
@@ -249,8 +250,3 @@ def _one_stage_activations(cell: Cell) -> int:
     except (TypeError, ValueError):  # no depth knob, or widths given as a list
         return total
     return min(total, one)
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:300] if lines else type(error).__name__

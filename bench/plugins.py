@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 PLUGINS_VARIABLE = "BLOCKBENCH_PLUGINS"
+MODULE_PREFIX = "blockbench_plugin_"  # module names given to plugins loaded from .py paths
 
 
 def load_plugins(spec: str | None = None) -> list[ModuleType]:
@@ -29,7 +30,7 @@ def load_plugins(spec: str | None = None) -> list[ModuleType]:
             continue
         if entry.endswith(".py"):
             path = Path(entry).resolve()
-            name = f"blockbench_plugin_{path.stem}"
+            name = f"{MODULE_PREFIX}{path.stem}"
             if name in sys.modules:
                 modules.append(sys.modules[name])
                 continue

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.records import ProfileResult
+from bench.text import first_line
 
 TOP = 5  # ops kept in top_alloc_ops and top_ops
 PROFILE_DIR = ("plugins", "profile")
@@ -103,14 +104,14 @@ def read_profile(
         if peak is None:
             problems.append("memory_profile: no allocator recorded memory events")
     except Exception as error:  # converter or format problem: keep the rest
-        problems.append(f"memory_profile: {_first_line(error)}")
+        problems.append(f"memory_profile: {first_line(error)}")
         alloc_ops = ({"error": problems[-1]},)
     try:
         top_ops = top_self_time_ops(_tool_json(xplane, "framework_op_stats"))
         if not top_ops:
             problems.append("framework_op_stats: no ops recorded")
     except Exception as error:
-        problems.append(f"framework_op_stats: {_first_line(error)}")
+        problems.append(f"framework_op_stats: {first_line(error)}")
         top_ops = ({"error": problems[-1]},)
     if problems:
         warnings.warn(
@@ -293,8 +294,3 @@ def _cells(table: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
 def _stat_value(stat: Any) -> int:
     kind = stat.WhichOneof("value")
     return int(getattr(stat, kind)) if kind else 0
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:300] if lines else type(error).__name__

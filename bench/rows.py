@@ -26,15 +26,17 @@ CELL_COLUMNS = (
     "run_id", "cell_id", "group_id", "label", "block", "knobs", "input_shape", "batch_size",
     "pass", "device", "xla", "dtype_policy", "status", "reason", "params", "params_trainable",
     "flops", "flops_per_step", "build_s", "compile_s", "steps_per_sample", "num_samples",
-    "step_s_median", "step_s_iqr", "step_s_min", "step_s_mean", "step_s_std", "noisy",
-    "samples_per_s", "gflops_per_s", "pct_of_peak", "fit_step_s", "xla_max_abs_diff",
-    "xla_fallback", "tf32", "peak_bytes", "peak_bytes_estimate", "peak_ratio", "rss_peak_bytes",
-    "allocator", "profile_path", "profile_peak_bytes", "top_ops", "warnings", "wall_s",
+    "step_s_median", "step_s_iqr", "step_s_min", "step_s_max", "step_s_mean", "step_s_std",
+    "noisy", "samples_s", "samples_per_s", "gflops_per_s", "peak_flops", "pct_of_peak",
+    "fit_step_s", "xla_max_abs_diff", "xla_fallback", "tf32", "peak_bytes", "peak_bytes_estimate",
+    "peak_ratio", "rss_peak_bytes", "allocator", "profile_path", "profile_peak_bytes", "top_ops",
+    "warnings", "wall_s",
 )  # fmt: skip
 
 FIT_COLUMNS = (
-    "run_id", "cell_id", "group_id", "label", "block", "knobs", "dataset", "seed", "label_noise",
-    "random_labels", "batch_size", "epochs", "learning_rate", "status", "reason", "params",
+    "run_id", "cell_id", "group_id", "label", "block", "knobs", "input_shape", "device", "xla",
+    "dtype_policy", "dataset", "seed", "label_noise", "random_labels", "batch_size", "epochs",
+    "learning_rate", "patience", "status", "reason", "params",
     "metric", "epochs_run", "final_val_metric", "best_val_metric", "best_epoch", "test_metric",
     "gap_end", "gap_best", "onset_epoch", "memorisation", "diverged_epoch", "fit_wall_s",
     "train_size",
@@ -42,7 +44,8 @@ FIT_COLUMNS = (
 
 CURVE_COLUMNS = (
     "run_id", "cell_id", "group_id", "block", "knobs", "dataset", "seed", "label_noise",
-    "random_labels", "params", "epoch", "train_loss", "val_loss", "train_metric", "val_metric",
+    "random_labels", "learning_rate", "params", "epoch", "train_loss", "val_loss",
+    "train_metric", "val_metric",
 )  # fmt: skip
 
 
@@ -99,13 +102,16 @@ def cell_row(stored: StoredCell, peak_flops: dict[str, float | None]) -> dict[st
             step_s_median=stats.median,
             step_s_iqr=stats.iqr,
             step_s_min=stats.min,
+            step_s_max=stats.max,
             step_s_mean=stats.mean,
             step_s_std=stats.stddev,
             noisy=stats.noisy,
+            samples_s=json.dumps(list(timing.samples_s)),
             samples_per_s=stored.cell.batch_size / stats.median,
             gflops_per_s=timing.flops_per_step / stats.median / 1e9,
         )
         peak = peak_flops.get(stored.cell.device)
+        row["peak_flops"] = peak
         if peak:
             row["pct_of_peak"] = 100.0 * timing.flops_per_step / stats.median / peak
     if timing.memory is not None:
@@ -140,6 +146,7 @@ def fit_row(stored: StoredCell) -> dict[str, Any] | None:
         random_labels=settings.random_labels,
         epochs=settings.epochs,
         learning_rate=settings.learning_rate,
+        patience=settings.patience,
     )
     fit = stored.result.fit
     if fit is not None:
@@ -161,6 +168,7 @@ def curve_rows(stored: StoredCell) -> list[dict[str, Any]]:
             seed=settings.seed,
             label_noise=settings.label_noise,
             random_labels=settings.random_labels,
+            learning_rate=settings.learning_rate,
             params=fit.params,
             epoch=index + 1,
         )

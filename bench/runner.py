@@ -3,8 +3,10 @@
 A worker runs many cells in a row (TensorFlow is imported once). A cell that crashes
 the worker (even a segfault), hangs past its timeout, or grows past the memory limit is
 recorded as ``failed`` with its reason and the tail of the worker's log, and the next
-cell gets a fresh worker. Every finished cell is committed to the store at once, so an
-interrupted run resumes where it stopped. The runner itself never imports TensorFlow.
+cell gets a fresh worker; a worker that cannot start or a probe that fails is recorded
+too, and the run goes on. Every finished cell is committed to the store at once, so an
+interrupted run resumes where it stopped. The runner process runs no TensorFlow work (it
+imports Keras only through ``blocks``, to validate configs).
 
 >>> # Runner(store, out_dir).run(spec, run_id=None) -> RunSummary
 """
@@ -33,10 +35,15 @@ from bench.store import Store
 
 READY_TIMEOUT_S = 180.0
 LOG_TAIL_CHARS = 3000
+MAX_START_FAILURES = 3  # consecutive worker start failures before the run gives up
 
 
 class WorkerDied(RuntimeError):
     """The worker exited or was killed; the message says how."""
+
+
+class RunnerError(RuntimeError):
+    """The run cannot go on (e.g. workers keep failing to start); finished cells are kept."""
 
 
 @dataclass
@@ -53,18 +60,29 @@ class Worker:
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true", "PYTHONUNBUFFERED": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # The worker runs in the caller's folder (relative plugin paths keep working) and
+        # finds blockbench through PYTHONPATH; the run folder is absolute.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_project_root(), os.environ.get("PYTHONPATH", "")) if p
+        )
         process = subprocess.Popen(
-            [python, "-m", "bench.worker", json.dumps(settings.to_dict()), str(run_dir)],
+            [python, "-m", "bench.worker", json.dumps(settings.to_dict()), str(run_dir.resolve())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
             env=env,
-            cwd=_project_root(),
             start_new_session=True,
         )
         log.close()
         worker = cls(process, log_path)
-        ready = worker.receive(READY_TIMEOUT_S, memory_limit=None)
+        offset = _size(log_path)
+        try:
+            ready = worker.receive(READY_TIMEOUT_S, memory_limit=None)
+        except (TimeoutError, WorkerDied) as error:
+            worker.kill()
+            worker.close()
+            tail = _read_from(log_path, offset)[-LOG_TAIL_CHARS:]
+            raise WorkerDied(f"worker failed to start: {error}\n{tail}".rstrip()) from error
         worker.gpu = bool(ready.get("gpu"))
         return worker
 
@@ -89,7 +107,11 @@ class Worker:
                 line = stream.readline()
                 if not line:
                     raise WorkerDied(self._death_reason())
-                return json.loads(line)
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError as error:
+                    self.kill()
+                    raise WorkerDied(f"worker sent a malformed reply ({error})") from error
             if memory_limit is not None:
                 rss = self.rss()
                 if rss > memory_limit:
@@ -138,7 +160,7 @@ class Worker:
             name = signal.Signals(-code).name
             hint = " (killed from outside; out of memory?)" if -code == signal.SIGKILL else ""
             return f"worker crashed: killed by {name}{hint}"
-        return f"worker exited with code {code} mid-cell"
+        return f"worker exited with code {code}"
 
 
 @dataclass
@@ -168,7 +190,7 @@ class Runner:
     def __init__(self, store: Store, out_dir: Path, *, python: str = sys.executable,
                  memory_limit: int | None = None) -> None:  # fmt: skip
         self.store = store
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(out_dir).resolve()
         self.python = python
         total = psutil.virtual_memory().total
         self.memory_limit = memory_limit if memory_limit is not None else int(total * 0.8)
@@ -186,7 +208,19 @@ class Runner:
                 )
             return info.run_id
         if run_id:
-            if any(r.run_id == run_id for r in self.store.runs()):
+            existing = [r for r in self.store.runs() if r.run_id == run_id]
+            if existing:
+                info = existing[0]
+                if info.config_hash != spec.config_hash:
+                    raise ValueError(
+                        f"run {run_id} exists and was made from a different config "
+                        f"({info.name}); choose another --run-id"
+                    )
+                if info.finished_at is not None:
+                    raise ValueError(
+                        f"run {run_id} is already finished; choose another --run-id "
+                        "(or --resume it with --retry-failed)"
+                    )
                 return run_id
         elif not new:
             previous = self.store.resumable_run(spec.config_hash)
@@ -223,26 +257,32 @@ class Runner:
         run_dir.mkdir(parents=True, exist_ok=True)
         worker: Worker | None = None
         probed = set(self.store.probes(run_id))
+        start_failures = 0
         try:
             for index, cell in enumerate(missing):
                 if progress:
                     progress(index, len(missing), cell, None)
-                if worker is None or worker.process.poll() is not None:
-                    t0 = time.perf_counter()
-                    worker = Worker.start(spec.settings, run_dir, python=self.python)
-                    summary.startup_s += time.perf_counter() - t0
-                if cell.device not in probed and cell.pass_ != "fit":
-                    t0 = time.perf_counter()
-                    self._probe(worker, run_id, cell.device, spec.settings)
+                t0 = time.perf_counter()
+                worker, failure = self._ready_worker(worker, spec.settings, run_dir)
+                if worker is not None and cell.device not in probed and cell.pass_ != "fit":
+                    worker = self._probe(worker, run_id, cell.device, spec.settings)
                     probed.add(cell.device)
-                    summary.startup_s += time.perf_counter() - t0
+                    worker, failure = self._ready_worker(worker, spec.settings, run_dir)
+                summary.startup_s += time.perf_counter() - t0
+                if worker is None:
+                    start_failures += 1
+                    reason, _, tail = failure.partition("\n")
+                    result = CellResult("failed", reason=reason, traceback=tail)
+                    self._finish_cell(run_id, cell, result, summary, progress, index, missing)
+                    if start_failures >= MAX_START_FAILURES:
+                        raise RunnerError(
+                            f"{start_failures} workers in a row failed to start ({reason}); "
+                            f"finished cells are stored; see {run_dir / 'worker.log'}"
+                        )
+                    continue
+                start_failures = 0
                 result, worker = self._run_one(worker, cell, spec.settings)
-                self.store.record(run_id, cell, result)
-                summary.ran += 1
-                summary.cells_s += result.wall_s
-                summary.counts[result.status] = summary.counts.get(result.status, 0) + 1
-                if progress:
-                    progress(index + 1, len(missing), cell, result)
+                self._finish_cell(run_id, cell, result, summary, progress, index, missing)
         finally:
             if worker is not None:
                 worker.close()
@@ -251,16 +291,55 @@ class Runner:
             self.store.finish_run(run_id)
         return summary
 
+    def _ready_worker(
+        self, worker: Worker | None, settings: RunSettings, run_dir: Path
+    ) -> tuple[Worker | None, str]:
+        """The live worker, or a fresh one; ``(None, reason)`` when one cannot start."""
+        if worker is not None and worker.process.poll() is None:
+            return worker, ""
+        try:
+            return Worker.start(settings, run_dir, python=self.python), ""
+        except WorkerDied as error:
+            return None, str(error)
+
+    def _finish_cell(
+        self,
+        run_id: str,
+        cell: Cell,
+        result: CellResult,
+        summary: RunSummary,
+        progress: Progress | None,
+        index: int,
+        missing: Sequence[Cell],
+    ) -> None:
+        self.store.record(run_id, cell, result)
+        summary.ran += 1
+        summary.cells_s += result.wall_s
+        summary.counts[result.status] = summary.counts.get(result.status, 0) + 1
+        if progress:
+            progress(index + 1, len(missing), cell, result)
+
     def _memory_limit(self, settings: RunSettings) -> int:
         if settings.memory_limit_gb > 0:
             return int(settings.memory_limit_gb * 2**30)
         return self.memory_limit
 
-    def _probe(self, worker: Worker, run_id: str, device: str, settings: RunSettings) -> None:
-        worker.send({"op": "probe", "device": device})
-        reply = worker.receive(settings.timeout_s, memory_limit=self._memory_limit(settings))
-        probe = reply.get("probe", {})
+    def _probe(
+        self, worker: Worker, run_id: str, device: str, settings: RunSettings
+    ) -> Worker | None:
+        """Measure the device's peak once; a failed probe is stored with its reason (and
+        "% of peak" stays empty) and returns no worker if the probe took it down."""
+        try:
+            worker.send({"op": "probe", "device": device})
+            reply = worker.receive(settings.timeout_s, memory_limit=self._memory_limit(settings))
+            probe = reply.get("probe") or {"peak_flops": None, "reason": str(reply)}
+        except (TimeoutError, MemoryError, WorkerDied) as error:
+            worker.kill()
+            worker.close()
+            self.store.set_probe(run_id, device, None, {"reason": f"probe failed: {error}"})
+            return None
         self.store.set_probe(run_id, device, probe.get("peak_flops"), probe)
+        return worker
 
     def _run_one(self, worker: Worker, cell: Cell,
                  settings: RunSettings) -> tuple[CellResult, Worker | None]:  # fmt: skip
@@ -270,6 +349,8 @@ class Runner:
         try:
             worker.send({"op": "cell", "cell": cell.to_dict()})
             reply = worker.receive(settings.timeout_s, memory_limit=self._memory_limit(settings))
+            if reply.get("op") != "result":
+                raise WorkerDied(f"worker replied {reply!r} instead of a result")
             return CellResult.from_dict(reply["result"]), worker
         except (TimeoutError, MemoryError, WorkerDied) as error:
             worker.kill()

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.config import RunSettings
+from bench.model import make_loss, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,9 @@ def make_program(
     xs = tf.constant(x)
     ys = tf.constant(y)
     if pass_ == "train":
-        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+        optimizer = make_optimizer()
         optimizer.build(model.trainable_variables)
-        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        loss_fn = make_loss()
 
         def one_step(index: tf.Tensor) -> tf.Tensor:
             slot = index % 2
@@ -158,11 +159,7 @@ def keras_step_time(
     This is the end-to-end number a user sees, Python dispatch and callbacks included.
     Returns ``(median seconds per step, whether Keras kept jit_compile)``.
     """
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=xla,
-    )
+    model.compile(optimizer=make_optimizer(), loss=make_loss(), jit_compile=xla)
     kept_xla = bool(getattr(model, "jit_compile", xla)) if xla else False
     stamps = _Stamps()
     batches = tf.data.Dataset.from_tensors((x[0], y[0])).repeat()

@@ -118,7 +118,7 @@ def test_pytest_benchmark_export_is_read_by_pytest_benchmark_compare(smoke, tmp_
     assert "test_cell[" in compare.stdout
 
 
-def test_rerunning_a_finished_run_starts_a_new_one_and_runs_lists_both(smoke, capsys):
+def test_runs_lists_the_finished_run(smoke, capsys):
     out, run, _, _ = smoke
     assert main(["--out", str(out), "runs"]) == 0
     listing = capsys.readouterr().out

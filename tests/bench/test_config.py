@@ -199,3 +199,10 @@ def test_quick_preset_covers_every_block_family_forward_train_xla():
         assert 3 <= len(capacities) <= 4, family
         assert {c.pass_ for c in mine} == {"forward", "train"}, family
         assert {c.xla for c in mine} == {False, True}, family
+
+
+def test_profiling_settings_do_not_change_the_config_hash():
+    plain = expand(BASE + "filters = 8\n")
+    profiled = expand("[run]\nprofile = true\nprofile_steps = 5\n" + BASE + "filters = 8\n")
+    assert plain.config_hash == profiled.config_hash
+    assert profiled.cells[0].profile and not plain.cells[0].profile

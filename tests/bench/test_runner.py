@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from bench.config import loads
-from bench.runner import Runner, shard
+from bench.runner import Runner, RunnerError, shard
 from bench.store import Store, store_path
 
 PLUGIN = str(Path(__file__).resolve().parent.parent / "plugins" / "fault_blocks.py")
@@ -28,7 +28,7 @@ min_sample_s = 0.01
 fit_step = false
 memory = false
 timeout_s = {timeout}
-memory_limit_gb = 1.5
+memory_limit_gb = 3.0
 """
 
 
@@ -69,7 +69,7 @@ def test_crashes_hangs_and_oom_are_failures_and_the_run_goes_on(tmp_path):
     reasons = [r.reason for r in results]
     assert reasons[1] == "RuntimeError: fault block raised on purpose"
     assert "fault block raised on purpose" in results[1].traceback
-    assert reasons[2] == "worker exited with code 3 mid-cell"
+    assert reasons[2] == "worker exited with code 3"
     assert reasons[3].startswith("worker crashed: killed by SIGSEGV")
     assert reasons[4] == "timeout: no result after 12 s (worker killed)"
     assert reasons[5].startswith("out of memory: worker RSS")
@@ -154,6 +154,32 @@ def test_killed_runner_keeps_finished_cells_and_resume_runs_only_missing(tmp_pat
     assert len(cells) == 3 and run.finished_at is not None
     for cell_id, finished_at in first_done.items():
         assert cells[cell_id].finished_at == finished_at  # not run again
+
+
+def test_workers_that_cannot_start_fail_their_cells_then_stop_the_run(tmp_path):
+    spec = loads(fault_config(["ok"] * 5), source="nostart.toml", name="nostart")
+    store = Store(store_path(tmp_path))
+    runner = Runner(store, tmp_path, python="/bin/false")
+    run_id = runner.prepare(spec)
+    with pytest.raises(RunnerError, match="3 workers in a row failed to start"):
+        runner.run(spec, run_id)
+    results = [s.result for s in store.cells(run_id)]
+    assert len(results) == 3  # recorded, not lost; the other cells stay missing for a resume
+    assert all(r.status == "failed" for r in results)
+    assert results[0].reason == "worker failed to start: worker exited with code 1"
+
+
+def test_reusing_a_run_id_checks_the_config(tmp_path):
+    spec = loads(fault_config(["ok"]), source="a.toml", name="a")
+    other = loads(fault_config(["ok", "ok"]), source="b.toml", name="b")
+    runner = Runner(Store(store_path(tmp_path)), tmp_path)
+    assert runner.prepare(spec, run_id="nightly") == "nightly"
+    assert runner.prepare(spec, run_id="nightly") == "nightly"  # same config: same run
+    with pytest.raises(ValueError, match="made from a different config"):
+        runner.prepare(other, run_id="nightly")
+    runner.store.finish_run("nightly")
+    with pytest.raises(ValueError, match="already finished"):
+        runner.prepare(spec, run_id="nightly")
 
 
 def test_shards_partition_the_cells():
