@@ -216,6 +216,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.fail_on_regression and comparison.any_slower:
         print("regression: at least one cell is slower", file=sys.stderr)
         return 1
+    if args.fail_on_regression and args.strict and comparison.any_inconclusive_slower:
+        print(
+            "possible regression: a cell is slower beyond the threshold but has too few "
+            "samples to test (--strict)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -292,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", help="write the markdown table here")
     p.add_argument("--fail-on-regression", action="store_true", help="exit 1 if a cell is slower")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --fail-on-regression, also fail on slowdowns too few samples could test",
+    )
 
     p = command("tensorboard", cmd_tensorboard, "serve a run's profiles with TensorBoard")
     p.add_argument("run_id", metavar="RUN_ID")

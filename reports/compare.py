@@ -12,6 +12,11 @@ Example (``blockbench compare`` does this)::
                                         "results/blockbench.sqlite", "run-b")
     print(text)
     raise SystemExit(1 if any_slower else 0)   # --fail-on-regression
+
+``any_slower`` means *significantly* slower. A cell with too few samples for the test
+(verdict ``insufficient samples``) whose median got slower beyond the threshold is a
+possible regression the test could not confirm: :attr:`Comparison.any_inconclusive_slower`
+says whether there is one, and the markdown counts them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from reports.environment import EnvDifference, commit_text, env_differences
 from reports.frames import open_store
 from reports.markdown import table
 from reports.significance import (
+    ASYMPTOTIC_ABOVE,
     FASTER,
     INSUFFICIENT,
     SAME,
@@ -76,6 +82,23 @@ class Comparison:
     def any_slower(self) -> bool:
         """True when some cell is significantly slower in B (for ``--fail-on-regression``)."""
         return any(cell.verdict == SLOWER for cell in self.cells)
+
+    @property
+    def inconclusive_slower(self) -> tuple[CellComparison, ...]:
+        """Cells slower in B beyond the threshold that had too few samples to test."""
+        return tuple(
+            cell
+            for cell in self.cells
+            if cell.verdict == INSUFFICIENT
+            and cell.stats is not None
+            and cell.stats.ratio > 1.0 + self.threshold
+        )
+
+    @property
+    def any_inconclusive_slower(self) -> bool:
+        """True when some untestable cell is slower beyond the threshold (a possible
+        regression the test could not confirm; not part of :attr:`any_slower`)."""
+        return bool(self.inconclusive_slower)
 
     def count(self, verdict: str) -> int:
         return sum(cell.verdict == verdict for cell in self.cells)
@@ -162,25 +185,40 @@ def render_comparison(comparison: Comparison) -> str:
             "from the environment rather than the code."
         )
     parts.append(
-        f"A cell is *slower* or *faster* only when its median step time changed by more than "
-        f"{100 * comparison.threshold:g}% **and** a two-sided Mann–Whitney U test on "
-        f"the raw samples gives p < {comparison.alpha:g}; otherwise *same*. B/A is the ratio "
-        "of median step times; its 95% interval is a percentile bootstrap (2,000 resamples, "
-        "fixed seed)."
+        f"A cell is *slower* only when B/A > {1 + comparison.threshold:g}, or *faster* only "
+        f"when B/A < 1/{1 + comparison.threshold:g}, **and** a two-sided Mann–Whitney U test "
+        f"on the raw samples gives p < {comparison.alpha:g}; otherwise *same*. B/A is the "
+        "ratio of median step times; its 95% interval is a percentile bootstrap (2,000 "
+        "resamples, fixed seed). The test is exact for small samples (a permutation test "
+        "when samples tie) and the normal approximation when both sides have more than "
+        f"{ASYMPTOTIC_ABOVE}."
     )
     parts.append(_counts(comparison))
     untestable = sum(1 for c in comparison.cells if c.stats and not c.stats.testable)
     if untestable:
+        possible = len(comparison.inconclusive_slower)
         parts.append(
-            f"**Insufficient samples:** {untestable} of {len(comparison.cells)} cells have too "
-            f"few samples for any test to reach p < {comparison.alpha:g}, so none of them can "
-            f"be called slower or faster (a change beyond the threshold shows as "
-            f"*{INSUFFICIENT}*; within it, *same*). Record at least "
+            f"**Insufficient samples:** {untestable} of {len(comparison.cells)} cells could "
+            f"not be tested: they have too few samples for any test to reach "
+            f"p < {comparison.alpha:g}, so none of them can be called slower or faster (a "
+            f"change beyond the threshold shows as *{INSUFFICIENT}*; within it, *same*). "
+            f"{_possible_regressions(possible)} Record at least "
             f"{samples_needed(comparison.alpha)} samples per cell in both runs."
         )
     if comparison.cells:
         parts.append(table(*_rows(comparison), left=1))
     return "\n\n".join(parts) + "\n"
+
+
+def _possible_regressions(count: int) -> str:
+    """The sentence on untestable cells that got slower beyond the threshold."""
+    if not count:
+        return "None of them is slower beyond the threshold."
+    cells = "cell is" if count == 1 else "cells are"
+    return (
+        f"**{count} untested {cells} slower beyond the threshold: possible regressions** "
+        "that this comparison can neither confirm nor rule out."
+    )
 
 
 def _counts(comparison: Comparison) -> str:

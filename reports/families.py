@@ -49,7 +49,11 @@ class Family:
         return None if row is None else _clean(row.get(column))
 
     def params(self, capacity: str) -> int | None:
-        """Parameter count from any timing cell of the capacity, else from its fit rows."""
+        """Parameter count from any timing cell of the capacity, else from its fit rows.
+
+        A fit cell's model can differ from the timing cell's (its own classification head),
+        so tables of fit rows read each fit row's own ``params`` instead.
+        """
         for (cap, *_), row in self.cells.items():
             if cap == capacity and _clean(row.get("params")) is not None:
                 return int(row["params"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.stats import NOISE_THRESHOLD
+from bench.text import first_line
 from reports.frames import is_true
 from reports.markdown import table
 from reports.units import MISSING, format_percent, format_seconds, is_missing
@@ -27,10 +28,13 @@ from reports.units import MISSING, format_percent, format_seconds, is_missing
 MAX_REASON = 160  # characters of a reason shown in a table cell
 
 
-def _first_line(text: object) -> str:
-    if is_missing(text) or not str(text).strip():
+def _reason(text: object) -> str:
+    """The first line of a reason, cut with an ellipsis at :data:`MAX_REASON` characters."""
+    if is_missing(text):
         return MISSING
-    line = str(text).strip().splitlines()[0]
+    line = first_line(str(text), limit=MAX_REASON + 1)
+    if not line:
+        return MISSING
     return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"
 
 
@@ -40,7 +44,7 @@ def failed_section(cells: pd.DataFrame) -> str:
     if bad.empty:
         return "None."
     bad = bad.sort_values(["status", "label"])
-    rows = [[row["label"], row["status"], _first_line(row["reason"])] for _, row in bad.iterrows()]
+    rows = [[row["label"], row["status"], _reason(row["reason"])] for _, row in bad.iterrows()]
     return table(["cell", "status", "reason"], rows, left=3)
 
 
@@ -72,7 +76,7 @@ def fallback_section(cells: pd.DataFrame) -> str:
     if fallback.empty:
         return "None."
     rows = [
-        [row["label"], _first_line(row["xla_fallback"])]
+        [row["label"], _reason(row["xla_fallback"])]
         for _, row in fallback.sort_values("label").iterrows()
     ]
     return table(["cell", "fallback"], rows, left=2)

@@ -1,12 +1,26 @@
 """Is B faster or slower than A? Two raw sample sets of seconds per step, compared.
 
-The rule is asv's: a change counts only when it is larger than a threshold (``|B/A - 1| >
-threshold``, on medians) **and** a two-sided Mann–Whitney U test on the raw samples gives
-``p < alpha``. When the sample counts are too small for any arrangement to reach
-``p < alpha`` (the smallest exact two-sided p is ``2 / C(n_a + n_b, n_a)``: 0.0079 for 5
-vs 5), a change beyond the threshold gets the verdict ``insufficient samples`` instead of
-a silent ``same``; a change within the threshold is ``same`` whatever the counts (the test
-could not make it anything else), and ``testable`` is False so callers can say so.
+The rule is asv's: a change counts only when the ratio of medians B/A is beyond a
+multiplicative threshold (slower: ``B/A > 1 + threshold``; faster: ``B/A < 1 / (1 +
+threshold)``, so 10% slower and its mirror image, 1.1× faster, count alike) **and** a
+two-sided Mann–Whitney U test on the raw samples gives ``p < alpha``. When the sample
+counts are too small for any arrangement to reach ``p < alpha`` (the smallest exact
+two-sided p is ``2 / C(n_a + n_b, n_a)``: 0.0079 for 5 vs 5), a change beyond the
+threshold gets the verdict ``insufficient samples`` instead of a silent ``same``; a change
+within the threshold is ``same`` whatever the counts (the test could not make it anything
+else), and ``testable`` is False so callers can say so.
+
+Which Mann–Whitney p-value (see :func:`mann_whitney`): scipy's default (``method="auto"``)
+falls back to the normal approximation as soon as any two samples tie, and timings tie
+often (a coarse clock, repeated values); for 7 vs 7 fully separated samples with a tie that
+approximation gives p ≈ 0.0020, not the exact 2 / C(14, 7) ≈ 0.00058 that
+:func:`min_p_value` promises. So: when both sets have more than
+:data:`ASYMPTOTIC_ABOVE` samples, the normal approximation (tie-corrected; accurate at
+these sizes); otherwise, without ties, scipy's exact distribution of U (``method="exact"``,
+which assumes no ties); with ties, a permutation test of U (scipy's ``PermutationMethod``:
+every split of the pooled samples when there are at most :data:`PERMUTATIONS`, else that
+many random splits from a fixed seed). Both small-sample methods reach the floor of
+:func:`min_p_value` for fully separated samples.
 
 The 95% interval of the ratio of medians B/A is a percentile bootstrap: 2,000 resamples of
 each set (with replacement, independently), numpy's generator with a fixed seed (0), so the
@@ -24,12 +38,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import mannwhitneyu
+from scipy.stats import PermutationMethod, mannwhitneyu
 
 FASTER, SLOWER, SAME, INSUFFICIENT = "faster", "slower", "same", "insufficient samples"
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
+ASYMPTOTIC_ABOVE = 8  # both sets larger than this: the normal approximation (as scipy)
+PERMUTATIONS = 20_000  # splits a permutation test draws at most (all of them when fewer)
+PERMUTATION_SEED = 0
+EXACT, PERMUTATION, ASYMPTOTIC = "exact", "permutation", "asymptotic"
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,7 @@ class SampleComparison:
     min_p_value: float
     verdict: str
     alpha: float
+    method: str = EXACT  # how p was computed: exact, permutation or asymptotic
 
     @property
     def testable(self) -> bool:
@@ -73,6 +92,40 @@ def samples_needed(alpha: float) -> int:
     while min_p_value(count, count) >= alpha:
         count += 1
     return count
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:
+    """Two-sided Mann–Whitney U p-value of two sample sets, and the method that gave it.
+
+    >>> separated = np.array([1.0, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5])  # one tie
+    >>> p, method = mann_whitney(separated, separated + 1.0)
+    >>> method, round(p, 5), round(min_p_value(7, 7), 5)
+    ('permutation', 0.00058, 0.00058)
+    >>> mann_whitney(np.arange(7.0), np.arange(7.0) + 10)[1]
+    'exact'
+    >>> mann_whitney(np.arange(9.0), np.arange(9.0) + 10)[1]
+    'asymptotic'
+    """
+    if a.size > ASYMPTOTIC_ABOVE and b.size > ASYMPTOTIC_ABOVE:
+        method: str | PermutationMethod = ASYMPTOTIC
+    elif np.unique(np.concatenate([a, b])).size == a.size + b.size:
+        method = EXACT
+    else:  # scipy's exact distribution assumes no ties: permute instead
+        rng = np.random.default_rng(PERMUTATION_SEED)
+        method = PermutationMethod(n_resamples=PERMUTATIONS, rng=rng)
+    p_value = float(mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
+    return min(1.0, p_value), method if isinstance(method, str) else PERMUTATION
+
+
+def is_beyond_threshold(ratio: float, threshold: float) -> bool:
+    """Whether B/A is slower than ``1 + threshold`` or faster than ``1 / (1 + threshold)``.
+
+    >>> is_beyond_threshold(1.11, 0.1), is_beyond_threshold(1 / 1.11, 0.1)
+    (True, True)
+    >>> is_beyond_threshold(0.91, 0.1), is_beyond_threshold(0.905, 0.1)  # 1/0.905 = 1.105
+    (False, True)
+    """
+    return ratio > 1.0 + threshold or ratio < 1.0 / (1.0 + threshold)
 
 
 def bootstrap_ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -110,11 +163,11 @@ def compare_samples(
     ratio = median_b / median_a
     low, high = bootstrap_ratio(a, b)
     if np.all(a == a[0]) and np.all(b == a[0]):
-        p_value = 1.0  # every sample equal: no evidence of a difference
+        p_value, method = 1.0, EXACT  # every sample equal: no evidence of a difference
     else:
-        p_value = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+        p_value, method = mann_whitney(a, b)
     floor = min_p_value(a.size, b.size)
-    if abs(ratio - 1.0) <= threshold:
+    if not is_beyond_threshold(ratio, threshold):
         verdict = SAME
     elif floor >= alpha:
         verdict = INSUFFICIENT
@@ -134,4 +187,5 @@ def compare_samples(
         min_p_value=floor,
         verdict=verdict,
         alpha=alpha,
+        method=method,
     )

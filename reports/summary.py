@@ -8,6 +8,8 @@ validation metric before and after; a line of three or more capacities gets a se
 sentence from its smallest to its largest value. Step time and
 memory are of the family's main pass (train, else forward) at its chosen batch size, XLA off
 where both capacities have it, else XLA on. Missing numbers are left out of the sentence.
+A step-time ratio that uses a noisy cell's median (IQR/median above the noise threshold;
+see *Noisy cells* under Problems) says so, naming the noisy capacities.
 
 >>> step_verb(16, 32), step_verb(1, 4), step_verb(2, 3)
 ('doubling', 'quadrupling', 'raising')
@@ -20,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.stats import NOISE_THRESHOLD
 from reports.families import Family
 from reports.frames import capacity_label, format_knob, is_default_condition, knob_values
 from reports.units import format_bytes, format_number, format_ratio
@@ -123,11 +126,22 @@ def _ratios(family: Family, a: str, b: str) -> list[str]:
     xla = _pair_xla(family, pass_, a, b, "step_s_median") if pass_ else None
     if pass_ and xla is not None:
         times = [family.value(c, pass_, xla, "step_s_median") for c in (a, b)]
+        noisy = [capacity_label(c) for c in (a, b) if _is_noisy(family, c, pass_, xla)]
+        caveat = (
+            f"; noisy: IQR/median > {100 * NOISE_THRESHOLD:g}% for {' and '.join(noisy)}"
+            if noisy
+            else ""
+        )
         clauses.append(
             f"{pass_} step time by {format_ratio(times[1] / times[0])} "
-            f"(XLA {'on' if xla else 'off'}, batch {family.batch_size})"
+            f"(XLA {'on' if xla else 'off'}, batch {family.batch_size}{caveat})"
         )
     return clauses
+
+
+def _is_noisy(family: Family, capacity: str, pass_: str, xla: bool) -> bool:
+    """Whether a timing cell is flagged noisy (its IQR/median above the threshold)."""
+    return bool(family.value(capacity, pass_, xla, "noisy"))
 
 
 def _memory_delta(family: Family, a: str, b: str) -> str:

@@ -2,7 +2,8 @@
 
 One wide table would not fit a screen, so each family gets up to five sub-tables that share
 the knob columns: *step time* (params, FLOPs, forward and train step, XLA off and on),
-*throughput* (samples/s, achieved FLOP/s, % of peak, Keras ``fit()`` step), *XLA* (compile
+*throughput* (samples/s, achieved FLOP/s, % of peak, Keras ``fit()`` step, or ``predict()``
+step when the family's main pass is forward), *XLA* (compile
 times, speedup, correctness check), *memory* and, when fit cells exist, *training*
 (metrics over seeds). Columns with no data at all are dropped; a sub-table with no data is
 left out. All values are at the family's chosen batch size (see :mod:`reports.families`).
@@ -42,15 +43,24 @@ from reports.units import (
 # unit-scale inputs, so an absolute bound of 1e-3 is a relative bound of about 1e-3.
 XLA_TOLERANCE = 1e-3
 
+GAP = "gap = validation loss − running train loss (Keras history) at the last epoch"
+TRAINING_NOTE = (
+    f"Mean ± std over seeds; {GAP}. The train loss and train metric are the running "
+    "averages Keras reports over each epoch (training mode, e.g. dropout on, and weights "
+    "changing during the epoch), not an inference-mode evaluation of the final weights, "
+    "so train numbers and the gap are approximate."
+)
+
 SECTION_NOTE = (
     "Step times are the median ± IQR of seconds per step, with Python dispatch amortised "
     "over many steps per traced call; columns marked XLA ran with `jit_compile=True`. "
-    "*Keras fit() step* is the end-to-end time per step of `model.fit`, Python dispatch "
-    "included. Achieved FLOP/s counts a train step as 3× the forward FLOPs; % of peak is "
+    "*Keras fit() step* is the end-to-end time per step of `model.fit` (*Keras predict() "
+    "step*, of `model.predict`, in a family measured in forward passes only), Python "
+    "dispatch included. Achieved FLOP/s counts a train step as 3× the forward FLOPs; % of peak is "
     "against the device's measured peak-FLOP probe. XLA speedup is the step time without "
     "XLA divided by the time with it; the check compares outputs with and without XLA "
     f"(✓ when the max abs difference is at most {XLA_TOLERANCE:g}). Training metrics are "
-    "mean ± std over seeds; the gap is validation minus train loss at the last epoch."
+    f"mean ± std over seeds; {GAP} (a running training-mode average, not an evaluation)."
 )
 
 _Cells = Callable[[str], list[str]]
@@ -128,7 +138,10 @@ def step_time_table(family: Family) -> str:
 
 
 def throughput_table(family: Family) -> str:
-    """Samples/s, achieved FLOP/s, % of peak and the Keras ``fit()`` step, XLA off and on."""
+    """Samples/s, achieved FLOP/s, % of peak and the Keras step, XLA off and on.
+
+    The Keras step is of the main pass only: ``fit()`` for train, ``predict()`` for forward.
+    """
     pass_ = family.main_pass
     if pass_ is None:
         return ""
@@ -136,27 +149,33 @@ def throughput_table(family: Family) -> str:
     def per_xla(capacity: str, column: str, fmt: Callable[[Any], str]) -> list[str]:
         return [fmt(family.value(capacity, pass_, x, column)) for x in (False, True)]
 
-    def fit_step(capacity: str, xla: bool) -> str:
-        for candidate in ("train", "forward"):
-            value = family.value(capacity, candidate, xla, "fit_step_s")
-            if value is not None:
-                return format_seconds(value)
-        return MISSING
+    def keras_step(capacity: str, xla: bool) -> str:
+        return format_seconds(family.value(capacity, pass_, xla, "fit_step_s"))
 
     def cells(capacity: str) -> list[str]:
         return [
             *per_xla(capacity, "samples_per_s", format_number),
             *per_xla(capacity, "gflops_per_s", lambda v: format_flops_rate(_times(v, 1e9))),
             *per_xla(capacity, "pct_of_peak", lambda v: format_percent(_times(v, 0.01))),
-            fit_step(capacity, False),
-            fit_step(capacity, True),
+            keras_step(capacity, False),
+            keras_step(capacity, True),
         ]
 
+    keras = keras_step_label(pass_)
     headers = [
         "samples/s", "samples/s XLA", "achieved", "achieved XLA", "% of peak",
-        "% of peak XLA", "Keras fit() step", "Keras fit() step XLA",
+        "% of peak XLA", keras, f"{keras} XLA",
     ]  # fmt: skip
     return _render(family, headers, cells)
+
+
+def keras_step_label(pass_: str) -> str:
+    """The column header of the end-to-end Keras step of a pass.
+
+    >>> keras_step_label("train"), keras_step_label("forward")
+    ('Keras fit() step', 'Keras predict() step')
+    """
+    return "Keras fit() step" if pass_ == "train" else "Keras predict() step"
 
 
 def xla_table(family: Family) -> str:
@@ -234,13 +253,21 @@ def memory_table(family: Family) -> str:
 
 
 def training_table(family: Family) -> str:
-    """Train, validation and test metric, gap, onset epoch and memorisation over seeds."""
+    """Train, validation and test metric, gap, onset epoch and memorisation over seeds.
+
+    A row per fit group (the seeds of one fit configuration), after :data:`TRAINING_NOTE`.
+    Columns for XLA and batch size appear only when they vary among the family's fit rows
+    (otherwise rows that differ in them would look like duplicates); params are the fit
+    cells' own (their model, with its classification head), not a timing cell's.
+    """
     fits = family.fits
     if fits.empty:
         return ""
     metrics = sorted(set(fits["metric"].dropna()))
     metric = metrics[0] if len(metrics) == 1 else "metric"
     keep = len(family.knob_names)
+    show_xla = fits["xla"].map(bool).nunique() > 1
+    show_batch = fits["batch_size"].nunique() > 1
     rows = []
     order = {capacity: i for i, capacity in enumerate(family.capacities)}
     groups = sorted(
@@ -249,17 +276,25 @@ def training_table(family: Family) -> str:
             order.get(item[1]["capacity"].iloc[0], len(order)),
             not bool(is_default_condition(item[1]).iloc[0]),
             item[1]["condition"].iloc[0],
+            int(item[1]["batch_size"].iloc[0]),
+            bool(item[1]["xla"].iloc[0]),
         ),
     )
     for _, group in groups:
         ok = group[group["status"] == "ok"]
         seeds = str(len(ok)) if len(ok) == len(group) else f"{len(ok)} of {len(group)}"
+        first = group.iloc[0]
+        settings = [str(first["condition"])]
+        if show_batch:
+            settings.append(str(int(first["batch_size"])))
+        if show_xla:
+            settings.append("on" if bool(first["xla"]) else "off")
         rows.append(
             [
-                *_knob_cells(family, group["capacity"].iloc[0]),
-                str(group["condition"].iloc[0]),
+                *_knob_cells(family, first["capacity"]),
+                *settings,
                 seeds,
-                format_count(family.params(group["capacity"].iloc[0])),
+                format_count(_fit_params(group)),
                 _mean_std(ok["final_train_metric"]),
                 _mean_std(ok["final_val_metric"]),
                 _mean_std(ok["test_metric"]),
@@ -268,12 +303,21 @@ def training_table(family: Family) -> str:
                 _mean_std(ok["memorisation"]),
             ]
         )
+    setting_headers = ["data", *(["batch"] if show_batch else []), *(["XLA"] if show_xla else [])]
     headers = [
-        *family.knob_names, "data", "seeds", "params", f"train {metric}", f"val {metric}",
-        f"test {metric}", "gap", "onset epoch", "memorisation",
+        *family.knob_names, *setting_headers, "seeds", "params", f"train {metric}",
+        f"val {metric}", f"test {metric}", "gap", "onset epoch", "memorisation",
     ]  # fmt: skip
-    headers, rows = drop_empty_columns(headers, rows, keep=keep + 2)
-    return table(headers, rows, left=keep + 1)
+    left = keep + len(setting_headers)
+    headers, rows = drop_empty_columns(headers, rows, keep=left + 1)
+    return f"{TRAINING_NOTE}\n\n{table(headers, rows, left=left)}"
+
+
+def _fit_params(group: pd.DataFrame) -> int | None:
+    """The parameter count of a fit group's own model (its ok seeds first)."""
+    ordered = pd.concat([group[group["status"] == "ok"], group[group["status"] != "ok"]])
+    values = pd.to_numeric(ordered["params"], errors="coerce").dropna()
+    return int(values.iloc[0]) if len(values) else None
 
 
 def _mean_std(values: pd.Series) -> str:

@@ -109,8 +109,74 @@ def test_too_few_samples_say_so(tmp_path: Path) -> None:
     assert samples_needed(0.002) == 7
     assert not any_slower
     assert "insufficient samples |" in text
-    assert "**Insufficient samples:** 1 of 1 cells have too few samples" in text
+    assert "**Insufficient samples:** 1 of 1 cells could not be tested" in text
+    assert "**1 untested cell is slower beyond the threshold: possible regressions**" in text
     assert "Record at least 7 samples per cell" in text
+
+
+def test_untestable_slower_cell_is_a_possible_regression(tmp_path: Path) -> None:
+    five = BASE[:5]
+    with (
+        _store(tmp_path / "a.sqlite", "a", {CELL: five, OTHER: five}, ENV) as a,
+        _store(tmp_path / "b.sqlite", "b", {CELL: five * 1.5, OTHER: five / 1.5}, ENV) as b,
+    ):
+        comparison = compare_runs(a, "a", b, "b")
+    assert [c.verdict for c in comparison.cells] == ["insufficient samples"] * 2
+    assert not comparison.any_slower  # "significantly slower" only
+    assert comparison.any_inconclusive_slower
+    assert [c.label for c in comparison.inconclusive_slower] == [CELL.label]  # not the faster
+    text = render_comparison(comparison)
+    assert "2 of 2 cells could not be tested" in text
+    assert "**1 untested cell is slower beyond the threshold" in text
+
+
+def test_untestable_cells_without_slowdown_are_not_possible_regressions(tmp_path: Path) -> None:
+    five = BASE[:5]
+    with (
+        _store(tmp_path / "a.sqlite", "a", {CELL: five}, ENV) as a,
+        _run_b(tmp_path, five / 1.5) as b,
+    ):
+        comparison = compare_runs(a, "a", b, "b")
+    assert comparison.cells[0].verdict == "insufficient samples"
+    assert not comparison.any_inconclusive_slower
+    assert "None of them is slower beyond the threshold." in render_comparison(comparison)
+
+
+def test_seven_fully_separated_samples_with_ties_are_significant() -> None:
+    # Two timings tie (a coarse clock); scipy's default would switch to the normal
+    # approximation and give p ~ 0.0021, above alpha, though min_p_value(7, 7) ~ 0.00058.
+    a = [1.0, 1.0, 1.01, 1.02, 1.03, 1.04, 1.05]
+    b = [1.5, 1.51, 1.52, 1.53, 1.54, 1.55, 1.56]
+    for first, second, verdict in ((a, b, "slower"), (b, a, "faster")):
+        result = compare_samples(first, second)
+        assert result.method == "permutation"
+        assert result.p_value == pytest.approx(min_p_value(7, 7))
+        assert result.p_value < 0.002
+        assert result.verdict == verdict
+
+
+def test_seven_fully_separated_samples_without_ties_use_the_exact_test() -> None:
+    a = 1.0 + 0.01 * np.arange(7)
+    result = compare_samples(a, a * 1.5)
+    assert result.method == "exact"
+    assert result.p_value == pytest.approx(min_p_value(7, 7))
+    assert result.verdict == "slower"
+
+
+def test_large_samples_use_the_normal_approximation() -> None:
+    assert compare_samples(BASE, BASE * 1.5).method == "asymptotic"
+
+
+@pytest.mark.parametrize(
+    ("factor", "verdict"),
+    [(1.11, "slower"), (1 / 1.11, "faster"), (1.09, "same"), (0.91, "same"), (0.905, "faster")],
+)
+def test_threshold_is_multiplicative(factor: float, verdict: str) -> None:
+    # 10%: slower above 1.1, faster below 1/1.1 = 0.909 (0.905 is 1.105x faster, which
+    # an additive rule, faster below 0.9, would call the same)
+    result = compare_samples(BASE, BASE * factor)
+    assert result.p_value < 0.002
+    assert result.verdict == verdict
 
 
 def test_environment_difference_warns(run_a: Store, tmp_path: Path) -> None:

@@ -1,15 +1,28 @@
 # ruff: noqa: E501  (literal markdown tables are wider than the line limit)
 """Report sections rendered from the fixture store, against literal markdown."""
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
+from bench.cell import Cell, FitSettings
+from bench.records import CellResult, FitResult, TimingResult
 from bench.store import Store
 from reports.environment import environment_section
 from reports.families import Family, families
 from reports.frames import load_run
 from reports.problems import failed_section, fallback_section, noisy_section
 from reports.summary import family_summary, summary_section
-from reports.tables import family_section, step_time_table, training_table, xla_table
+from reports.tables import (
+    SECTION_NOTE,
+    TRAINING_NOTE,
+    family_section,
+    step_time_table,
+    throughput_table,
+    training_table,
+    xla_table,
+)
 
 
 @pytest.fixture
@@ -66,7 +79,7 @@ def test_xla_table_flags_a_large_difference(by_name) -> None:
 
 
 def test_training_table_over_seeds(by_name) -> None:
-    assert training_table(by_name["dense"]) == (
+    assert training_table(by_name["dense"]) == TRAINING_NOTE + "\n\n" + (
         "| units   | data                  |   seeds |   params |   train accuracy |   val accuracy |   test accuracy |           gap |   onset epoch |\n"
         "|---------|-----------------------|---------|----------|------------------|----------------|-----------------|---------------|---------------|\n"
         "| 16      | digits                |       2 |    1,040 |    0.985 ± 0.007 |  0.910 ± 0.014 |   0.900 ± 0.014 | 0.105 ± 0.007 |  2.0 (1 of 2) |\n"
@@ -106,6 +119,20 @@ def test_failed_and_skipped_cells_with_reasons(fixture_store: Store) -> None:
     )  # fmt: skip
 
 
+def test_reasons_show_their_first_line_cut_with_an_ellipsis() -> None:
+    cells = pd.DataFrame(
+        {
+            "status": ["failed", "failed", "skipped"],
+            "label": ["a", "b", "c"],
+            "reason": ["\n  boom\nTraceback ...", "x" * 300, None],
+        }
+    )
+    rows = [
+        [c.strip() for c in line.split("|")[1:-1]] for line in failed_section(cells).splitlines()
+    ]
+    assert [row[2] for row in rows[2:]] == ["boom", "x" * 159 + "…", "—"]
+
+
 def test_noisy_cells_and_xla_fallbacks(fixture_store: Store) -> None:
     cells = load_run(fixture_store, "r1").cells
     assert noisy_section(cells).splitlines()[-1] == (
@@ -117,9 +144,11 @@ def test_noisy_cells_and_xla_fallbacks(fixture_store: Store) -> None:
 
 
 def test_summary_sentences_from_adjacent_capacities(by_name) -> None:
+    # depth=2 filters=8 is noisy: the sentence using its median says so; the next does not.
     assert family_summary(by_name["conv"]) == (
         "doubling depth 1→2 multiplies params by 2.0×, FLOPs by 2.0× and train step time by "
-        "2.0× (XLA off, batch 32); peak memory +1.00 MiB. Doubling filters 8→16 multiplies "
+        "2.0× (XLA off, batch 32; noisy: IQR/median > 10% for depth=2 filters=8); peak "
+        "memory +1.00 MiB. Doubling filters 8→16 multiplies "
         "params by 4.0×, FLOPs by 4.0× and train step time by 2.0× (XLA off, batch 32); peak "
         "memory +1.00 MiB."
     )
@@ -149,3 +178,70 @@ def test_environment_section(fixture_store: Store) -> None:
         "| CPU allocator | BFC (TF_CPU_ALLOCATOR_USE_BFC=true)                                           |\n"
         "| peak FLOP/s   | cpu: 110 GFLOP/s                                                              |"
     )  # fmt: skip
+
+
+def _timed(params: int, median_s: float, keras_step_s: float | None) -> CellResult:
+    timing = TimingResult(
+        params=params, params_trainable=params, flops=100, flops_per_step=3200, build_s=0.0,
+        compile_s=0.1, steps_per_sample=10, samples_s=(median_s,) * 5, fit_step_s=keras_step_s,
+    )  # fmt: skip
+    return CellResult("ok", timing=timing)
+
+
+def _fitted(params: int, val: float) -> CellResult:
+    fit = FitResult(
+        params=params, metric="accuracy", epochs_run=2,
+        curves={"train_loss": [1.0, 0.5], "val_loss": [1.0, 0.6], "train_metric": [0.5, 0.9]},
+        final_val_metric=val, best_val_metric=val, best_epoch=2, test_metric=val,
+        gap_end=0.1, gap_best=0.1, onset_epoch=None, memorisation=None, fit_wall_s=1.0,
+    )  # fmt: skip
+    return CellResult("ok", fit=fit)
+
+
+@pytest.fixture
+def odd_families(tmp_path: Path) -> dict[str, Family]:
+    """``mlp``: forward only, with a Keras predict() step; ``gru``: train without a fit()
+    step but forward with one, and fit cells with and without XLA at two batch sizes."""
+    with Store(tmp_path / "blockbench.sqlite") as store:
+        store.create_run("o", name="o", config_hash="h", config={}, env={}, total_cells=9)
+        for xla in (False, True):
+            mlp = Cell("mlp", (("units", 4),), (3,), 32, "forward", xla=xla)
+            store.record("o", mlp, _timed(20, 1e-4, 5e-4))
+            for pass_, keras in (("forward", 7e-4), ("train", None)):
+                gru = Cell("gru", (("units", 8),), (5, 3), 32, pass_, xla=xla)
+                store.record("o", gru, _timed(312, 1e-3, keras))
+        for batch, xla, val in ((32, False, 0.8), (32, True, 0.82), (64, False, 0.7)):
+            for seed in (0, 1):
+                settings = FitSettings("digits", epochs=2, seed=seed)
+                gru = Cell("gru", (("units", 8),), (5, 3), batch, "fit", xla=xla, fit=settings)
+                store.record("o", gru, _fitted(402, val))  # its own head: not 312
+        return {family.name: family for family in families(load_run(store, "o"))}
+
+
+def test_keras_step_of_a_forward_family_is_predict(odd_families) -> None:
+    header = throughput_table(odd_families["mlp"]).splitlines()[0]
+    cells = [cell.strip() for cell in header.split("|")[1:-1]]
+    assert cells[-2:] == ["Keras predict() step", "Keras predict() step XLA"]
+    assert "fit()" not in header
+    assert "`model.predict`" in SECTION_NOTE and "`model.fit`" in SECTION_NOTE
+
+
+def test_keras_fit_step_never_shows_a_predict_time(odd_families) -> None:
+    # gru's train cells have no fit() step; its forward cells' predict() step is not one.
+    text = throughput_table(odd_families["gru"])
+    assert "Keras" not in text
+    assert "700 µs" not in text
+
+
+def test_training_table_shows_xla_and_batch_when_they_vary(odd_families) -> None:
+    text = training_table(odd_families["gru"])
+    assert text.split("\n\n")[0] == TRAINING_NOTE
+    assert "running train loss (Keras history)" in TRAINING_NOTE
+    assert "not an inference-mode evaluation" in TRAINING_NOTE
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines()[2:]]
+    assert rows[0][:6] == ["units", "data", "batch", "XLA", "seeds", "params"]
+    assert [row[:6] for row in rows[2:]] == [
+        ["8", "digits", "32", "off", "2", "402"],
+        ["8", "digits", "32", "on", "2", "402"],
+        ["8", "digits", "64", "off", "2", "402"],
+    ]
