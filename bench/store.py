@@ -385,9 +385,23 @@ class Store:
         self._db.execute("ATTACH DATABASE ? AS other", (str(Path(other)),))
         try:
             with self._transaction():
-                for table in ("runs", "probes", *_CELL_TABLES):
+                for table in ("runs", "probes"):
                     self._db.execute(
                         f"INSERT OR IGNORE INTO main.{table} SELECT * FROM other.{table}"
+                    )
+                # A cell comes whole from one store: pick the cells the target lacks, then
+                # copy every table's rows for exactly those cells.
+                self._db.execute("CREATE TEMP TABLE IF NOT EXISTS merge_keys (run_id, cell_id)")
+                self._db.execute("DELETE FROM merge_keys")
+                self._db.execute(
+                    "INSERT INTO merge_keys SELECT run_id, cell_id FROM other.cells o "
+                    "WHERE NOT EXISTS (SELECT 1 FROM main.cells m "
+                    "WHERE m.run_id = o.run_id AND m.cell_id = o.cell_id)"
+                )
+                for table in _CELL_TABLES:
+                    self._db.execute(
+                        f"INSERT OR IGNORE INTO main.{table} SELECT t.* FROM other.{table} t "
+                        "JOIN merge_keys k USING (run_id, cell_id)"
                     )
         finally:
             self._db.execute("DETACH DATABASE other")

@@ -147,3 +147,17 @@ def test_merge_adds_without_duplicates(tmp_path):
     cells = {s.cell.cell_id: s for s in target.cells("shared")}
     assert set(cells) == {CELL.cell_id, other.cell_id}
     assert cells[CELL.cell_id].result.timing.samples_s == (0.01, 0.011, 0.012)  # first wins
+
+
+def test_merge_takes_each_cell_whole_from_one_store(tmp_path):
+    a = Store(tmp_path / "a.sqlite")
+    b = Store(tmp_path / "b.sqlite")
+    for store in (a, b):
+        store.create_run("r", name="t", config_hash="h", config={}, env={}, total_cells=1)
+    a.record("r", CELL, CellResult("failed", reason="crashed"))
+    b.record("r", CELL, CellResult("ok", timing=timing()))
+    b.close()
+    a.merge_from(tmp_path / "b.sqlite")
+    (stored,) = a.cells("r")
+    assert stored.result.status == "failed" and stored.result.timing is None
+    assert a._db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 0
