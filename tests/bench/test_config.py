@@ -199,6 +199,9 @@ def test_quick_preset_covers_every_block_family_forward_train_xla():
         assert 3 <= len(capacities) <= 4, family
         assert {c.pass_ for c in mine} == {"forward", "train"}, family
         assert {c.xla for c in mine} == {False, True}, family
+    fit_families = {c.block for c in cells if c.pass_ == "fit"}
+    assert fit_families == set(blocks.BLOCKS)  # every family has a dataset that suits it
+    assert len({c.fit.seed for c in cells if c.pass_ == "fit"}) >= 3
 
 
 def test_profiling_settings_do_not_change_the_config_hash():
