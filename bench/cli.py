@@ -24,9 +24,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.config import ConfigError
-from bench.runner import RunnerError
-from bench.store import Store, StoreError, store_path
+from bench.orchestrate.runner import RunnerError
+from bench.results.store import Store, StoreError, store_path
+from bench.spec.config import ConfigError
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
@@ -48,7 +48,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _load_spec(args: argparse.Namespace):
-    from bench.config import load
+    from bench.spec.config import load
 
     spec = load(args.config)
     if getattr(args, "profile", False):
@@ -61,7 +61,7 @@ def _load_spec(args: argparse.Namespace):
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from bench.runner import shard
+    from bench.orchestrate.runner import shard
 
     spec = _load_spec(args)
     cells = shard(spec.cells, *args.shard) if args.shard else list(spec.cells)
@@ -72,8 +72,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.progress import ProgressLine, format_duration
-    from bench.runner import Runner, shard
+    from bench.orchestrate.progress import ProgressLine, format_duration
+    from bench.orchestrate.runner import Runner, shard
 
     spec = _load_spec(args)
     cells = shard(spec.cells, *args.shard) if args.shard else list(spec.cells)
@@ -155,7 +155,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bench.export import pytest_benchmark_json, table_rows, write_csv, write_json
+    from bench.results.export import pytest_benchmark_json, table_rows, write_csv, write_json
 
     with _open_store(args) as store:
         run_id = store.run(args.run_id).run_id
@@ -227,7 +227,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_tensorboard(args: argparse.Namespace) -> int:
-    from bench.tensorboard import tensorboard_main
+    from bench.tools.tensorboard import tensorboard_main
 
     with _open_store(args) as store:
         run_id = store.run(args.run_id).run_id
@@ -235,7 +235,7 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
-    from bench.capacity import capacity_table
+    from blocks.capacity import capacity_table
 
     print(capacity_table())
     return 0

@@ -2,7 +2,7 @@
 
 For the seed's dense model and for one conv block (batch 64, train, CPU, XLA off and on),
 this measures in one process, interleaved (A B A B ...) so drift hits both alike:
-  A. blockbench's timing path (``bench.timing.make_program`` + ``time_program``), and
+  A. blockbench's timing path (``bench.measure.timing.make_program`` + ``time_program``), and
   B. the loop a careful person writes by hand: a ``tf.function`` with a ``tf.range`` loop
      of GradientTape + ``optimizer.apply_gradients`` steps, fixed step count, result
      fetched with ``.numpy()``. With XLA the step function is ``jit_compile=True`` and the
@@ -29,10 +29,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from bench.cell import Cell  # noqa: E402
-from bench.config import RunSettings  # noqa: E402
-from bench.model import build_model  # noqa: E402
-from bench.timing import make_program, time_program  # noqa: E402
+from bench.spec.cell import Cell  # noqa: E402
+from bench.spec.config import RunSettings  # noqa: E402
+from bench.measure.model import build_model  # noqa: E402
+from bench.measure.timing import make_program, time_program  # noqa: E402
 from blocks import seed  # noqa: E402
 
 BATCH = 64

@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.stats import Stats
-from bench.store import Store, store_path
+from bench.results.stats import Stats
+from bench.results.store import Store, store_path
 
 
 def main() -> None:

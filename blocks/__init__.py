@@ -12,7 +12,7 @@
 ['conv', 'dense', 'recurrent', 'residual', 'transformer']
 """
 
-from blocks import compose, cost, seed
+from blocks import compose, cost, memory, seed
 from blocks.registry import BLOCKS, build, list_blocks, output_shape, validate
 from blocks.spec import REQUIRED, BlockSpec
 
@@ -24,6 +24,7 @@ __all__ = [
     "compose",
     "cost",
     "list_blocks",
+    "memory",
     "output_shape",
     "seed",
     "validate",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import keras
 
+from blocks.base import BlockLayer
 from blocks.counts import (
     ACTIVATION_FLOPS,
     BATCH_NORM_FLOPS,
@@ -28,7 +29,6 @@ from blocks.spec import (
     Shape,
     check_bool,
     check_positive_int,
-    layer_knobs,
 )
 
 NAME = "conv"
@@ -141,7 +141,7 @@ def _pooled(shape: Shape) -> Shape:
 
 
 @keras.saving.register_keras_serializable(package="blockbench")
-class ConvBlock(keras.layers.Layer):
+class ConvBlock(BlockLayer):
     """[Conv2D -> BatchNormalization -> MaxPooling2D(2)] x depth; see `blocks.conv`.
 
     >>> layer = ConvBlock(filters=8, depth=2)
@@ -158,16 +158,10 @@ class ConvBlock(keras.layers.Layer):
         pool: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.knobs = layer_knobs(
-            SPEC,
-            filters=filters,
-            kernel_size=kernel_size,
-            depth=depth,
-            batch_norm=batch_norm,
-            pool=pool,
+        knobs = dict(
+            filters=filters, kernel_size=kernel_size, depth=depth, batch_norm=batch_norm, pool=pool
         )
-        self.stack = []
+        super().__init__(knobs, **kwargs)
         for _ in range(depth):
             self.stack.append(
                 keras.layers.Conv2D(filters, kernel_size, activation="relu", padding="same")
@@ -176,29 +170,6 @@ class ConvBlock(keras.layers.Layer):
                 self.stack.append(keras.layers.BatchNormalization())
             if pool:
                 self.stack.append(keras.layers.MaxPooling2D(2))
-
-    def build(self, input_shape):
-        SPEC.check_shape(SPEC.check_input_shape(input_shape[1:]), self.knobs)
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def call(self, inputs, training=None):
-        x = inputs
-        for layer in self.stack:
-            x = layer(x)
-        return x
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *_output_shape(tuple(input_shape[1:]), self.knobs))
-
-    def get_config(self):
-        base_config = super().get_config()
-        config = {k: self.knobs[k] for k in DEFAULTS}
-        if isinstance(config["kernel_size"], (list, tuple)):  # JSON-stable: a list
-            config["kernel_size"] = list(config["kernel_size"])
-        return {**base_config, **config}
 
 
 SPEC = BlockSpec(
@@ -223,3 +194,4 @@ SPEC = BlockSpec(
     small_inputs=((4, 4, 1), (6, 5, 3), (8, 8, 2)),
     summary="Conv2D(relu, same) -> BatchNormalization -> MaxPooling2D(2), x depth",
 )
+ConvBlock.spec = SPEC  # the layer validates its knobs against its registry entry

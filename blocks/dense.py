@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import keras
 
+from blocks.base import BlockLayer
 from blocks.counts import (
     ACTIVATION_FLOPS,
     BATCH_NORM_FLOPS,
@@ -26,7 +27,6 @@ from blocks.spec import (
     Shape,
     check_bool,
     check_positive_int,
-    layer_knobs,
 )
 
 NAME = "dense"
@@ -94,7 +94,7 @@ def _activations(shape: Shape, knobs: Knobs) -> int:
 
 
 @keras.saving.register_keras_serializable(package="blockbench")
-class DenseBlock(keras.layers.Layer):
+class DenseBlock(BlockLayer):
     """[Dense(relu) -> BatchNormalization] per width; see `blocks.dense`.
 
     >>> DenseBlock(units=[64, 32]).compute_output_shape((None, 10))
@@ -108,39 +108,11 @@ class DenseBlock(keras.layers.Layer):
         batch_norm: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.knobs = layer_knobs(SPEC, units=units, depth=depth, batch_norm=batch_norm)
-        self.stack = []
+        super().__init__(dict(units=units, depth=depth, batch_norm=batch_norm), **kwargs)
         for width in widths(self.knobs):
             self.stack.append(keras.layers.Dense(width, activation="relu"))
             if batch_norm:
                 self.stack.append(keras.layers.BatchNormalization())
-
-    def build(self, input_shape):
-        SPEC.check_input_shape(input_shape[1:])
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def call(self, inputs, training=None):
-        x = inputs
-        for layer in self.stack:
-            x = layer(x)
-        return x
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *_output_shape(tuple(input_shape[1:]), self.knobs))
-
-    def get_config(self):
-        base_config = super().get_config()
-        units = self.knobs["units"]
-        config = {
-            "units": list(units) if isinstance(units, (list, tuple)) else units,
-            "depth": self.knobs["depth"],
-            "batch_norm": self.knobs["batch_norm"],
-        }
-        return {**base_config, **config}
 
 
 SPEC = BlockSpec(
@@ -162,3 +134,4 @@ SPEC = BlockSpec(
     small_inputs=((3,), (5,), (1,)),
     summary="Dense(relu) -> BatchNormalization per width",
 )
+DenseBlock.spec = SPEC  # the layer validates its knobs against its registry entry

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import keras
 
+from blocks.base import BlockLayer
 from blocks.counts import DROPOUT_FLOPS, FlopCount, ParamCount, size
 from blocks.spec import (
     REQUIRED,
@@ -33,7 +34,6 @@ from blocks.spec import (
     check_choice,
     check_positive_int,
     check_rate,
-    layer_knobs,
 )
 
 NAME = "recurrent"
@@ -111,7 +111,7 @@ def _activations(shape: Shape, knobs: Knobs) -> int:
 
 
 @keras.saving.register_keras_serializable(package="blockbench")
-class RecurrentBlock(keras.layers.Layer):
+class RecurrentBlock(BlockLayer):
     """[LSTM | GRU | SimpleRNN -> Dropout] x depth; see `blocks.recurrent`.
 
     >>> layer = RecurrentBlock(units=16, return_sequences=False)
@@ -128,42 +128,15 @@ class RecurrentBlock(keras.layers.Layer):
         dropout: float = 0.2,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.knobs = layer_knobs(
-            SPEC,
-            units=units,
-            depth=depth,
-            cell=cell,
-            return_sequences=return_sequences,
-            dropout=dropout,
+        knobs = dict(
+            units=units, depth=depth, cell=cell, return_sequences=return_sequences, dropout=dropout
         )
-        self.stack = []
+        super().__init__(knobs, **kwargs)
         for index in range(depth):
             sequences = index < depth - 1 or return_sequences
             self.stack.append(CELLS[cell](units, return_sequences=sequences))
             if dropout > 0:
                 self.stack.append(keras.layers.Dropout(dropout))
-
-    def build(self, input_shape):
-        SPEC.check_input_shape(input_shape[1:])
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def call(self, inputs, training=None):
-        x = inputs
-        for layer in self.stack:
-            x = layer(x)
-        return x
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *_output_shape(tuple(input_shape[1:]), self.knobs))
-
-    def get_config(self):
-        base_config = super().get_config()
-        config = {k: self.knobs[k] for k in DEFAULTS}
-        return {**base_config, **config}
 
 
 SPEC = BlockSpec(
@@ -187,3 +160,4 @@ SPEC = BlockSpec(
     small_inputs=((3, 2), (5, 4), (1, 3)),
     summary="LSTM | GRU | SimpleRNN -> Dropout, x depth",
 )
+RecurrentBlock.spec = SPEC  # the layer validates its knobs against its registry entry

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import keras
 
+from blocks.base import BlockLayer
 from blocks.counts import ACTIVATION_FLOPS, ADD_FLOPS, BATCH_NORM_FLOPS, FlopCount, ParamCount
-from blocks.spec import REQUIRED, BlockSpec, Knobs, Shape, check_positive_int, layer_knobs
+from blocks.spec import REQUIRED, BlockSpec, Knobs, Shape, check_positive_int
 
 NAME = "residual"
 DEFAULTS = {"filters": REQUIRED, "depth": 1}
@@ -77,7 +78,7 @@ def _activations(shape: Shape, knobs: Knobs) -> int:
 
 
 @keras.saving.register_keras_serializable(package="blockbench")
-class ResidualBlock(keras.layers.Layer):
+class ResidualBlock(BlockLayer):
     """ResNet basic blocks (stride 1) x depth; see `blocks.residual`.
 
     >>> ResidualBlock(filters=16).compute_output_shape((None, 8, 8, 3))
@@ -85,8 +86,7 @@ class ResidualBlock(keras.layers.Layer):
     """
 
     def __init__(self, filters: int, depth: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        self.knobs = layer_knobs(SPEC, filters=filters, depth=depth)
+        super().__init__(dict(filters=filters, depth=depth), **kwargs)
         self.convs1, self.norms1, self.convs2, self.norms2 = [], [], [], []
         for _ in range(depth):
             self.convs1.append(_conv(filters, KERNEL))
@@ -98,9 +98,8 @@ class ResidualBlock(keras.layers.Layer):
         self.projection_norm = keras.layers.BatchNormalization()
         self.projects = False
 
-    def build(self, input_shape):
-        SPEC.check_input_shape(input_shape[1:])
-        shape = tuple(input_shape)
+    def build_layers(self, input_shape):
+        shape = input_shape
         out_shape = (*shape[:-1], self.knobs["filters"])
         self.projects = shape[-1] != self.knobs["filters"]
         if self.projects:
@@ -128,14 +127,6 @@ class ResidualBlock(keras.layers.Layer):
             x = keras.ops.relu(y + shortcut)
         return x
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *_output_shape(tuple(input_shape[1:]), self.knobs))
-
-    def get_config(self):
-        base_config = super().get_config()
-        config = {k: self.knobs[k] for k in DEFAULTS}
-        return {**base_config, **config}
-
 
 def _conv(filters: int, kernel: int) -> keras.layers.Conv2D:
     return keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False)
@@ -156,3 +147,4 @@ SPEC = BlockSpec(
     small_inputs=((3, 3, 2), (4, 4, 1), (2, 3, 3)),
     summary="ResNet basic block (conv3x3-BN-ReLU-conv3x3-BN + shortcut, ReLU), x depth",
 )
+ResidualBlock.spec = SPEC  # the layer validates its knobs against its registry entry

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import keras
 
+from blocks.base import BlockLayer
 from blocks.counts import (
     ACTIVATION_FLOPS,
     ADD_FLOPS,
@@ -40,7 +41,6 @@ from blocks.spec import (
     Shape,
     check_positive_int,
     check_rate,
-    layer_knobs,
 )
 
 NAME = "transformer"
@@ -114,7 +114,7 @@ def _activations(shape: Shape, knobs: Knobs) -> int:
 
 
 @keras.saving.register_keras_serializable(package="blockbench")
-class TransformerBlock(keras.layers.Layer):
+class TransformerBlock(BlockLayer):
     """Post-LN Transformer encoder layers x depth; see `blocks.transformer`.
 
     >>> TransformerBlock(units=8, heads=2).compute_output_shape((None, 10, 5))
@@ -130,10 +130,8 @@ class TransformerBlock(keras.layers.Layer):
         dropout: float = 0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.knobs = layer_knobs(
-            SPEC, units=units, heads=heads, ff_units=ff_units, depth=depth, dropout=dropout
-        )
+        knobs = dict(units=units, heads=heads, ff_units=ff_units, depth=depth, dropout=dropout)
+        super().__init__(knobs, **kwargs)
         ff = ff_width(self.knobs)
         # Used (and built) only when the input's feature dimension is not `units`.
         self.projection = keras.layers.Dense(units)
@@ -152,9 +150,8 @@ class TransformerBlock(keras.layers.Layer):
                 self.attention_dropouts.append(keras.layers.Dropout(dropout))
                 self.ffn_dropouts.append(keras.layers.Dropout(dropout))
 
-    def build(self, input_shape):
-        SPEC.check_input_shape(input_shape[1:])
-        shape = tuple(input_shape)
+    def build_layers(self, input_shape):
+        shape = input_shape
         units = self.knobs["units"]
         self.projects = shape[-1] != units
         if self.projects:
@@ -180,14 +177,6 @@ class TransformerBlock(keras.layers.Layer):
             x = self.ffn_norms[index](x + transformed)
         return x
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *_output_shape(tuple(input_shape[1:]), self.knobs))
-
-    def get_config(self):
-        base_config = super().get_config()
-        config = {k: self.knobs[k] for k in DEFAULTS}
-        return {**base_config, **config}
-
 
 SPEC = BlockSpec(
     name=NAME,
@@ -210,3 +199,4 @@ SPEC = BlockSpec(
     small_inputs=((3, 4), (2, 6), (4, 3)),
     summary="post-LN Transformer encoder layer (MHA + FFN), x depth",
 )
+TransformerBlock.spec = SPEC  # the layer validates its knobs against its registry entry

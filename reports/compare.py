@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cell import TIMING_PASSES
-from bench.store import RunInfo, Store, StoredCell
+from bench.results.store import RunInfo, Store, StoredCell
+from bench.spec.cell import TIMING_PASSES
 from reports.environment import EnvDifference, commit_text, env_differences
 from reports.frames import open_store
 from reports.markdown import table

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.cell import TIMING_PASSES
+from bench.spec.cell import TIMING_PASSES
 from reports.frames import RunData, capacity_sort_key, knob_values
 
 
@@ -90,7 +90,7 @@ def families(data: RunData) -> list[Family]:
     """Every family of a run with at least one ``ok`` cell, sorted by name.
 
     >>> import tempfile, os
-    >>> from bench.store import Store
+    >>> from bench.results.store import Store
     >>> store = Store(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
     >>> store.create_run("r1", name="n", config_hash="h", config={}, env={}, total_cells=0)
     >>> from reports.frames import load_run

@@ -1,6 +1,6 @@
 """A run read from the store as pandas frames, with the columns the report groups by.
 
-Everything comes from the flat rows of :mod:`bench.rows`; three columns are added:
+Everything comes from the flat rows of :mod:`bench.results.rows`; three columns are added:
 ``family`` (the block, plus device or dtype where results need telling apart),
 ``capacity`` (the knobs as canonical JSON, plus the input shape when a family has several)
 and, for fit rows, ``condition`` (dataset and label noise).
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.rows import (
+from bench.results.rows import (
     CELL_COLUMNS,
     CURVE_COLUMNS,
     FIT_COLUMNS,
@@ -29,7 +29,7 @@ from bench.rows import (
     fit_row,
     peak_flops_by_device,
 )
-from bench.store import RunInfo, Store, StoredCell
+from bench.results.store import RunInfo, Store, StoredCell
 
 SHAPE_SEPARATOR = " @ "  # between knobs JSON and input shape in a capacity key
 
@@ -52,7 +52,7 @@ def open_store(store: Store | str | Path) -> Store:
     >>> open_store("/nonexistent/blockbench.sqlite")
     Traceback (most recent call last):
     ...
-    bench.store.StoreError: no results store at /nonexistent/blockbench.sqlite
+    bench.results.store.StoreError: no results store at /nonexistent/blockbench.sqlite
     """
     return store if isinstance(store, Store) else Store(store, create=False)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.stats import NOISE_THRESHOLD
-from bench.text import first_line
+from bench.results.stats import NOISE_THRESHOLD
+from bench.results.text import first_line
 from reports.frames import is_true
 from reports.markdown import table
 from reports.units import MISSING, format_percent, format_seconds, is_missing

@@ -5,7 +5,7 @@ laws, plots, and problems (failed and skipped cells, noisy cells, XLA fallbacks)
 
 Example (``blockbench report`` does this)::
 
-    from bench.store import Store, store_path
+    from bench.results.store import Store, store_path
     from reports.report import write_report
     path = write_report(Store(store_path("results")), "20250101-abcdef", "results")
     # -> results/20250101-abcdef/report.md, plots beside it
@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from bench.store import RunInfo, Store
+from bench.results.store import RunInfo, Store
 from reports.environment import environment_section
 from reports.families import families as family_views
 from reports.frames import RunData, load_run, open_store
@@ -37,7 +37,7 @@ def write_report(
     ``folder`` writes the report and plots straight into that folder instead (the
     committed sample report under ``docs/`` is made this way).
 
-    ``store`` is an open :class:`~bench.store.Store` or the path of a store file; ``run_id``
+    ``store`` is an open :class:`~bench.results.store.Store` or the path of a store file; ``run_id``
     may be a unique prefix (the folder uses the full id).
 
     >>> import tempfile, os

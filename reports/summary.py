@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.stats import NOISE_THRESHOLD
+from bench.results.stats import NOISE_THRESHOLD
 from reports.families import Family
 from reports.frames import capacity_label, format_knob, is_default_condition, knob_values
 from reports.units import format_bytes, format_number, format_ratio

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench.plugins import MODULE_PREFIX
+from bench.spec.plugins import MODULE_PREFIX
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,10 +8,10 @@ pytest-benchmark measures wall time only and disables itself under xdist.
 
 import pytest
 
-from bench.cell import Cell
-from bench.execute import _batches
-from bench.model import build_model
-from bench.timing import calibrate, make_program
+from bench.measure.model import build_model
+from bench.measure.timing import calibrate, make_program
+from bench.spec.cell import Cell
+from bench.worker.execute import _batches
 
 CELLS = [
     Cell("dense", (("units", 64),), (64,), 32, "train"),

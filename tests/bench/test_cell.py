@@ -1,4 +1,4 @@
-from bench.cell import Cell, FitSettings
+from bench.spec.cell import Cell, FitSettings
 
 
 def make(**changes):

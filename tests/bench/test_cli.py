@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import load
-from bench.rows import CELL_COLUMNS
-from bench.store import Store, store_path
+from bench.results.rows import CELL_COLUMNS
+from bench.results.store import Store, store_path
+from bench.spec.config import load
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.config import ConfigError, RunSettings, load, loads, preset_names
+from bench.spec.config import ConfigError, RunSettings, load, loads, preset_names
 
 
 def expand(text):

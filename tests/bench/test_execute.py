@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.cell import Cell
-from bench.config import RunSettings
-from bench.execute import CellContext, run_cell
-from bench.plugins import load_plugins
+from bench.spec.cell import Cell
+from bench.spec.config import RunSettings
+from bench.spec.plugins import load_plugins
+from bench.worker.execute import CellContext, run_cell
 
 PLUGIN = str(Path(__file__).resolve().parent.parent / "plugins" / "fault_blocks.py")
 FAST = RunSettings(repeats=3, warmup=1, min_sample_s=0.01, fit_step=True, memory=False)

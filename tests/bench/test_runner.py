@@ -11,9 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.config import loads
-from bench.runner import Runner, RunnerError, shard
-from bench.store import Store, store_path
+from bench.orchestrate.runner import Runner, RunnerError, shard
+from bench.results.store import Store, store_path
+from bench.spec.config import loads
 
 PLUGIN = str(Path(__file__).resolve().parent.parent / "plugins" / "fault_blocks.py")
 ROOT = Path(__file__).resolve().parents[2]

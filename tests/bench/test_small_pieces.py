@@ -4,13 +4,13 @@ import io
 
 import pytest
 
-from bench.cell import Cell
-from bench.env import fingerprint
-from bench.plugins import load_plugins
-from bench.progress import ProgressLine, format_duration
-from bench.records import CellResult, TimingResult
-from bench.rows import cell_row
-from bench.store import StoredCell
+from bench.orchestrate.env import fingerprint
+from bench.orchestrate.progress import ProgressLine, format_duration
+from bench.results.records import CellResult, TimingResult
+from bench.results.rows import cell_row
+from bench.results.store import StoredCell
+from bench.spec.cell import Cell
+from bench.spec.plugins import load_plugins
 
 CELL = Cell("dense", (("units", 8),), (4,), 2, "train")
 

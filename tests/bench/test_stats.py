@@ -1,6 +1,6 @@
 import pytest
 
-from bench.stats import Stats, quartiles
+from bench.results.stats import Stats, quartiles
 
 
 def test_stats_on_literal_samples():

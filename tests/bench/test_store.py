@@ -2,9 +2,9 @@ import sqlite3
 
 import pytest
 
-from bench.cell import Cell, FitSettings
-from bench.records import CellResult, FitResult, MemoryResult, TimingResult
-from bench.store import SCHEMA_VERSION, Store, StoreError
+from bench.results.records import CellResult, FitResult, MemoryResult, TimingResult
+from bench.results.store import SCHEMA_VERSION, Store, StoreError
+from bench.spec.cell import Cell, FitSettings
 
 
 def timing(samples=(0.01, 0.011, 0.012)):

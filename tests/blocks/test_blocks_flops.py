@@ -1,7 +1,7 @@
 """`cost.flops`: the matmul part agrees with XLA's HLO within 2%; literal elementwise values.
 
 The independent count lowers the block's forward pass (batch 1, inference) with XLA and
-counts ``dot`` and ``convolution`` instructions (`blocks._hlo_count`); recurrent layers are
+counts ``dot`` and ``convolution`` instructions (`tests/blocks/hlo_count.py`); recurrent layers are
 unrolled for the count so that every timestep's matmuls appear.
 """
 
@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from blocks import BLOCKS, build, cost
-from blocks._hlo_count import hlo_matmul_flops, xla_matmul_flops
+from tests.blocks.hlo_count import hlo_matmul_flops, xla_matmul_flops
 
 TOLERANCE = 0.02
 

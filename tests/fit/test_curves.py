@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bench import curves
+from bench.fit import curves
 
 NAN, INF = float("nan"), float("inf")
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import blocks
-from bench import datasets
-from bench.datasets import DATASETS
+from bench.data import datasets
+from bench.data.datasets import DATASETS
 
 SIZES = {"digits": (1077, 360, 360), "breast_cancer": (341, 114, 114), "sines": (720, 240, 240)}
 VIEWS = [(name, rank) for name, spec in DATASETS.items() for rank in spec.ranks]

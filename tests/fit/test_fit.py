@@ -7,11 +7,11 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 
 import blocks
-from bench import datasets
-from bench.cell import Cell, FitSettings
-from bench.fit import run_fit_cell
-from bench.model import head_params
-from bench.records import FitResult
+from bench.data import datasets
+from bench.fit.train import run_fit_cell
+from bench.measure.model import head_params
+from bench.results.records import FitResult
+from bench.spec.cell import Cell, FitSettings
 
 
 def fit_cell(block="dense", knobs=(("units", 8),), dataset="digits", batch_size=64, **fit):

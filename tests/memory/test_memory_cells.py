@@ -1,16 +1,16 @@
-"""Allocator peaks of whole cells, run in-process through bench.execute.run_cell.
+"""Allocator peaks of whole cells, run in-process through bench.worker.execute.run_cell.
 
 Earlier cells and tests in this process leave some memory allocated in TensorFlow's
 runtime; ``peak_bytes`` is each cell's own peak: the allocator peak less what was live
-before the cell built its model (bench.execute subtracts it).
+before the cell built its model (bench.worker.execute subtracts it).
 """
 
 import pytest
 import tensorflow as tf
 
-from bench.cell import Cell
-from bench.config import RunSettings
-from bench.execute import CellContext, run_cell
+from bench.spec.cell import Cell
+from bench.spec.config import RunSettings
+from bench.worker.execute import CellContext, run_cell
 
 SETTINGS = RunSettings(repeats=2, warmup=0, min_sample_s=0.01, fit_step=False)
 
@@ -61,7 +61,7 @@ def test_peak_grows_with_batch(measured):
 
 
 def test_estimate_is_within_a_factor_of_the_peak(measured):
-    # The estimate leaves out backward and optimizer temporaries (see bench.memory.estimate);
+    # The estimate leaves out backward and optimizer temporaries (see blocks.memory.estimate);
     # measured train ratios are 2 to 3.6 on the CPU allocator. Far off means a broken model.
     for cell in (dense(64, 8), dense(1024, 8), dense(64, 256)):
         memory, own = measured(cell)

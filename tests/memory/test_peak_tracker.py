@@ -3,8 +3,8 @@
 import pytest
 import tensorflow as tf
 
-from bench import memory
-from bench.memory import Peak, PeakTracker
+from bench.measure import memory
+from bench.measure.memory import Peak, PeakTracker
 
 MIB = 2**20
 

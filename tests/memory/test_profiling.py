@@ -5,11 +5,11 @@ import warnings
 import pytest
 import tensorflow as tf
 
-from bench import profiling
-from bench.cell import Cell
-from bench.config import RunSettings
-from bench.execute import CellContext, run_cell
-from bench.profiling import ProfileWarning
+from bench.measure import profiling
+from bench.measure.profiling import ProfileWarning
+from bench.spec.cell import Cell
+from bench.spec.config import RunSettings
+from bench.worker.execute import CellContext, run_cell
 
 SETTINGS = RunSettings(repeats=3, warmup=0, min_sample_s=0.01, fit_step=False, profile_steps=2)
 CELL = Cell("dense", (("units", 32),), (16,), 8, "train", profile=True)

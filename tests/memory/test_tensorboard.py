@@ -14,11 +14,11 @@ import urllib.request
 import psutil
 import pytest
 
-from bench import tensorboard
-from bench.cell import Cell
-from bench.config import RunSettings
-from bench.execute import CellContext, run_cell
-from bench.tensorboard import free_port, serve, tensorboard_main
+from bench.spec.cell import Cell
+from bench.spec.config import RunSettings
+from bench.tools import tensorboard
+from bench.tools.tensorboard import free_port, serve, tensorboard_main
+from bench.worker.execute import CellContext, run_cell
 
 SETTINGS = RunSettings(repeats=2, warmup=0, min_sample_s=0.01, fit_step=False, profile_steps=2)
 CELL = Cell("dense", (("units", 16),), (8,), 4, "train", profile=True)
@@ -86,7 +86,7 @@ def test_server_listens_on_loopback_only(server):
 @pytest.mark.slow
 def test_cli_serves_until_ctrl_c(run_dir):
     script = (
-        "import sys; from pathlib import Path; from bench.tensorboard import tensorboard_main; "
+        "import sys; from pathlib import Path; from bench.tools.tensorboard import tensorboard_main; "
         "sys.exit(tensorboard_main(Path(sys.argv[1]), sys.argv[2], host='127.0.0.1', port=0))"
     )
     command = [sys.executable, "-c", script, str(run_dir.parent), run_dir.name]

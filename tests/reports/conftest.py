@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cell import Cell, FitSettings
-from bench.records import CellResult, FitResult, MemoryResult, TimingResult
-from bench.store import Store, store_path
+from bench.results.records import CellResult, FitResult, MemoryResult, TimingResult
+from bench.results.store import Store, store_path
+from bench.spec.cell import Cell, FitSettings
 
 ENV = {
     "cpu_model": "AMD EPYC 7B13",

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.cell import Cell
-from bench.records import CellResult, TimingResult
-from bench.store import Store
+from bench.results.records import CellResult, TimingResult
+from bench.results.store import Store
+from bench.spec.cell import Cell
 from reports.compare import compare_markdown, compare_runs, render_comparison
 from reports.significance import compare_samples, min_p_value, samples_needed
 

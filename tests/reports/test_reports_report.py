@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cell import Cell, FitSettings
-from bench.records import CellResult, FitResult, TimingResult
-from bench.store import Store
+from bench.results.records import CellResult, FitResult, TimingResult
+from bench.results.store import Store
+from bench.spec.cell import Cell, FitSettings
 from reports.report import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.cell import Cell, FitSettings
-from bench.records import CellResult, FitResult, TimingResult
-from bench.store import Store
+from bench.results.records import CellResult, FitResult, TimingResult
+from bench.results.store import Store
+from bench.spec.cell import Cell, FitSettings
 from reports.environment import environment_section
 from reports.families import Family, families
 from reports.frames import load_run

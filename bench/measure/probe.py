@@ -14,7 +14,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from bench.timing import calibrate
+from bench.measure.timing import calibrate
 
 SIZES = {"cpu": 1024, "gpu": 8192}
 

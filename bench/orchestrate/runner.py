@@ -27,11 +27,11 @@ from typing import Any
 
 import psutil
 
-from bench.cell import Cell
-from bench.config import RunSettings, Spec
-from bench.env import fingerprint
-from bench.records import CellResult
-from bench.store import Store
+from bench.orchestrate.env import fingerprint
+from bench.results.records import CellResult
+from bench.results.store import Store
+from bench.spec.cell import Cell
+from bench.spec.config import RunSettings, Spec
 
 READY_TIMEOUT_S = 180.0
 LOG_TAIL_CHARS = 3000
@@ -368,7 +368,7 @@ class Runner:
 def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
     """The deterministic ``index``-th of ``count`` shards (1-based), balanced by cell id.
 
-    >>> from bench.cell import Cell
+    >>> from bench.spec.cell import Cell
     >>> cells = [Cell("dense", (("units", u),), (4,), 2, "train") for u in range(1, 8)]
     >>> sum(len(shard(cells, k, 3)) for k in (1, 2, 3))
     7

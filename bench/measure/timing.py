@@ -30,8 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.config import RunSettings
-from bench.model import make_loss, make_optimizer
+from bench.measure.model import make_loss, make_optimizer
+from bench.spec.config import RunSettings
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     channel = _private_channel()
 
-    from bench.config import RunSettings
+    from bench.spec.config import RunSettings
 
     settings = RunSettings(**json.loads(args[0]))
     run_dir = Path(args[1])
@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
-    from bench.cell import Cell
-    from bench.execute import CellContext, gpu_visible, run_cell
-    from bench.plugins import load_plugins
-    from bench.probe import peak_flops
+    from bench.measure.probe import peak_flops
+    from bench.spec.cell import Cell
+    from bench.spec.plugins import load_plugins
+    from bench.worker.execute import CellContext, gpu_visible, run_cell
 
     load_plugins()
 

@@ -3,9 +3,9 @@
 These rows are the one shape that exports (CSV, JSON) and reports consume. Pure Python:
 no TensorFlow. Train steps count as 3x forward FLOPs (forward + two backward matmuls).
 
->>> from bench.cell import Cell
->>> from bench.records import CellResult
->>> from bench.store import StoredCell
+>>> from bench.spec.cell import Cell
+>>> from bench.results.records import CellResult
+>>> from bench.results.store import StoredCell
 >>> cell = Cell("dense", (("units", 8),), (4,), 2, "train")
 >>> row = cell_row(StoredCell("r1", cell, CellResult("skipped", reason="no GPU"), 0.0), {})
 >>> row["status"], row["reason"], row["step_s_median"]
@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.stats import Stats
-from bench.store import StoredCell
+from bench.results.stats import Stats
+from bench.results.store import StoredCell
 
 TRAIN_FLOP_FACTOR = 3  # a train step ~ forward + backward (2x forward)
 

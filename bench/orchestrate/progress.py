@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from bench.cell import Cell
-from bench.records import CellResult
+from bench.results.records import CellResult
+from bench.spec.cell import Cell
 
 
 def format_duration(seconds: float) -> str:

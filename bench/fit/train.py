@@ -1,10 +1,10 @@
 """Run one ``pass = "fit"`` cell: train the model under test on a dataset, keep its curves.
 
-The model is ``bench.model.build_model`` (input -> block -> pooling -> Dense logits),
+The model is ``bench.measure.model.build_model`` (input -> block -> pooling -> Dense logits),
 trained with Adam and sparse categorical cross-entropy from logits, accuracy as the
 metric, ``model.fit(..., validation_data=..., shuffle=True)`` for ``epochs`` epochs (no
 early stopping: the whole curve is the measurement; ``patience`` only sets how the
-overfitting onset is read from it, see :func:`bench.curves.onset_epoch`).
+overfitting onset is read from it, see :func:`bench.fit.curves.onset_epoch`).
 
 Determinism: ``keras.utils.set_random_seed(seed)`` (Python, NumPy, TensorFlow and the
 Keras seed generator: weights, dropout and the per-epoch shuffle) and TensorFlow op
@@ -20,7 +20,7 @@ the same curves here, but TensorFlow does not promise it). A model that Keras ca
 compile with XLA raises ``RuntimeError`` rather than being recorded as XLA while running
 without it.
 
->>> from bench.cell import Cell, FitSettings
+>>> from bench.spec.cell import Cell, FitSettings
 >>> cell = Cell("dense", (("units", 8),), (64,), 64, "fit",
 ...             fit=FitSettings("digits", epochs=2))
 >>> run_fit_cell(cell).epochs_run  # doctest: +SKIP
@@ -40,10 +40,11 @@ import keras
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 
-from bench import curves, datasets
-from bench.cell import Cell
-from bench.model import build_model, make_loss, make_optimizer
-from bench.records import FitResult
+from bench.data import datasets
+from bench.fit import curves
+from bench.measure.model import build_model, make_loss, make_optimizer
+from bench.results.records import FitResult
+from bench.spec.cell import Cell
 
 METRIC = "accuracy"
 
@@ -52,7 +53,7 @@ def run_fit_cell(cell: Cell) -> FitResult:
     """Train ``cell``'s model on its dataset and return its curves and what they say.
 
     Test metric: the weights of the best epoch (highest validation accuracy, ties to the
-    lower validation loss, :func:`bench.curves.best_epoch`) are copied in memory when
+    lower validation loss, :func:`bench.fit.curves.best_epoch`) are copied in memory when
     that epoch ends; after training they are restored and the test set is evaluated once
     with them. Memorisation (``random_labels`` only): accuracy on the corrupted training
     labels of the *final* weights, by ``model.evaluate`` (inference mode), taken before
@@ -193,7 +194,7 @@ class _StopOnNonFinite(keras.callbacks.Callback):
 
 class _KeepBest(keras.callbacks.Callback):
     """Copy the weights at the end of every epoch that is the best so far
-    (by :func:`bench.curves.better`)."""
+    (by :func:`bench.fit.curves.better`)."""
 
     def __init__(self):
         super().__init__()

@@ -21,14 +21,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench import memory, profiling
-from bench.cell import Cell
-from bench.config import RunSettings
-from bench.model import build_model, model_costs
-from bench.records import CellResult, MemoryResult, ProfileResult, TimingResult
-from bench.rows import TRAIN_FLOP_FACTOR
-from bench.text import first_line
-from bench.timing import keras_step_time, make_program, time_program
+import blocks.memory
+from bench.measure import memory, profiling
+from bench.measure.model import NUM_CLASSES, build_model, model_costs
+from bench.measure.timing import keras_step_time, make_program, time_program
+from bench.results.records import CellResult, MemoryResult, ProfileResult, TimingResult
+from bench.results.rows import TRAIN_FLOP_FACTOR
+from bench.results.text import first_line
+from bench.spec.cell import Cell
+from bench.spec.config import RunSettings
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def run_cell(cell: Cell, context: CellContext) -> CellResult:
         device = "/GPU:0" if cell.device == "gpu" else "/CPU:0"
         with tf.device(device):
             if cell.pass_ == "fit":
-                from bench.fit import run_fit_cell
+                from bench.fit.train import run_fit_cell
 
                 result = CellResult("ok", fit=run_fit_cell(cell))
             else:
@@ -173,7 +174,17 @@ def _memory_result(
 ) -> MemoryResult | None:
     try:
         peak = tracker.stop()
-        estimate = memory.estimate(cell, params=params, trainable=trainable)
+        estimate = blocks.memory.estimate(
+            cell.block,
+            cell.input_shape,
+            batch_size=cell.batch_size,
+            pass_=cell.pass_,
+            params=params,
+            trainable=trainable,
+            num_classes=NUM_CLASSES,
+            dtype_policy=cell.dtype_policy,
+            **cell.knob_dict,
+        )
         own_peak = peak.peak_bytes
         if own_peak is not None and peak.start_bytes:
             own_peak -= peak.start_bytes

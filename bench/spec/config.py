@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bench.cell import DEVICES, PASSES, Cell, FitSettings, freeze
+from bench.spec.cell import DEVICES, PASSES, Cell, FitSettings, freeze
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,7 +112,7 @@ def preset_names() -> list[str]:
     >>> "smoke" in preset_names()
     True
     """
-    folder = resources.files("bench.presets")
+    folder = resources.files("bench.spec.presets")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -131,7 +131,7 @@ def load(preset_or_file: str | Path) -> Spec:
             f"{name!r} is neither a config file nor a preset{hint}; "
             f"presets: {', '.join(preset_names())}"
         )
-    text = resources.files("bench.presets").joinpath(f"{name}.toml").read_text()
+    text = resources.files("bench.spec.presets").joinpath(f"{name}.toml").read_text()
     return loads(text, source=f"preset:{name}", name=name)
 
 
@@ -196,7 +196,7 @@ def _settings(table: Any, source: str, errors: list[str]) -> RunSettings:
 # -- [[matrix]] ---------------------------------------------------------------------
 def _expand(table: Any, where: str, settings: RunSettings, errors: list[str]) -> list[Cell]:
     import blocks  # imported late: loading a config for `report` never needs Keras
-    from bench.plugins import load_plugins
+    from bench.spec.plugins import load_plugins
 
     load_plugins()
 
@@ -278,7 +278,7 @@ def _make_cell(block: str, point: dict[str, Any], where: str, errors: list[str],
     fit = None
     shape = point.get("input_shape")
     if point["pass"] == "fit":
-        from bench import datasets
+        from bench.data import datasets
 
         try:
             datasets.check(

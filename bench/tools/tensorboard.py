@@ -1,7 +1,7 @@
 """Serve a run's TensorBoard log directory (profiles of its cells) on loopback.
 
 The log directory of a run is ``<out_dir>/<run_id>/tensorboard``; each profiled cell is a
-profile run named by its readable slug there (see `bench.profiling`).
+profile run named by its readable slug there (see `bench.measure.profiling`).
 
 >>> # server = serve(Path("results/20250101-quick/tensorboard"))
 >>> # print(server.url); server.stop()

@@ -2,7 +2,7 @@
 
 `PeakTracker` measures a phase: ``start()`` resets the TensorFlow allocator peak of the
 cell's device and the process's RSS high-water mark, ``stop()`` reads both back.
-`estimate` predicts the allocator peak from the cell alone (see its docstring for the model).
+The closed-form estimate it is compared with is `blocks.memory.estimate`.
 
 >>> tracker = PeakTracker("cpu")
 >>> tracker.start()  # doctest: +SKIP
@@ -13,14 +13,13 @@ cell's device and the process's RSS high-water mark, ``stop()`` reads both back.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cell import DEVICES, Cell
-from bench.text import first_line
+from bench.results.text import first_line
+from bench.spec.cell import DEVICES
 
 _TF_DEVICE = {"cpu": "CPU:0", "gpu": "GPU:0"}
 _STATUS = Path("/proc/self/status")
@@ -165,88 +164,3 @@ def _status_bytes(key: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-
-
-# -- estimate ------------------------------------------------------------------------
-INPUT_BYTES = 4  # execute.py feeds float32 inputs ...
-LABEL_BYTES = 4  # ... and int32 labels, two batches stacked
-ADAM_SLOTS = 2  # Adam keeps two moments per trainable weight
-
-
-def dtype_bytes(policy: str) -> tuple[int, int]:
-    """(variable bytes, compute bytes) per element under a Keras dtype policy.
-
-    >>> dtype_bytes("float32"), dtype_bytes("mixed_bfloat16"), dtype_bytes("float16")
-    ((4, 4), (4, 2), (2, 2))
-    """
-    if policy.startswith("mixed_"):
-        return 4, 2
-    if policy in ("float16", "bfloat16"):
-        return 2, 2
-    if policy == "float64":
-        return 8, 8
-    return 4, 4
-
-
-def estimate(cell: Cell, *, params: int, trainable: int) -> dict[str, int]:
-    """Predicted allocator peak of a timing cell, in bytes, by part.
-
-    The model, per part (B = batch size, v = variable bytes, c = compute bytes of the
-    cell's dtype policy, e.g. 4 and 4 for float32, 4 and 2 for mixed_bfloat16):
-
-    - ``weights``: every parameter (non-trainable ones too), ``params * v``;
-    - ``gradients`` (train only): one per trainable weight, ``trainable * v``;
-    - ``optimizer`` (train only): Adam's two moments, ``2 * trainable * v``;
-    - ``activations``: train keeps every sublayer output for the backward pass:
-      ``blocks.cost.activations`` plus the step's input batch and the head's output,
-      ``* B * c``. Forward frees each output once its consumer ran, so it counts one
-      stage of the block (the activations of the block at ``depth=1``: the largest stage
-      for our blocks, whose stages keep or shrink their size), or the whole block when it
-      has no ``depth`` knob, plus the input batch and the head; an approximation;
-    - ``inputs``: the two stacked batches execute.py builds, ``2 * B * input`` float32
-      plus ``2 * B`` int32 labels.
-
-    Not modelled: the backward pass's temporaries (gradients of activations, batch-norm
-    and convolution backprop buffers) and the optimizer's per-weight temporaries, which
-    put measured train peaks at about 2 to 3.6 times this estimate on CPU; allocator
-    rounding and fragmentation; the loss; XLA's buffer reuse. A forward cell's peak is
-    measured over K-step loops whose independent iterations TensorFlow may overlap, so it
-    can hold several steps' activations at once.
-
-    >>> from bench.cell import Cell
-    >>> cell = Cell("dense", (("units", 64),), (32,), 8, "train")
-    >>> parts = estimate(cell, params=2_762, trainable=2_634)  # doctest: +SKIP
-    >>> parts["optimizer"]  # doctest: +SKIP
-    21072
-    """
-    import blocks
-    from bench.model import NUM_CLASSES
-
-    variable, compute = dtype_bytes(cell.dtype_policy)
-    shape = tuple(cell.input_shape)
-    batch = cell.batch_size
-    input_elements = math.prod(shape)
-    parts = {"weights": params * variable}
-    if cell.pass_ == "train":
-        parts["gradients"] = trainable * variable
-        parts["optimizer"] = ADAM_SLOTS * trainable * variable
-        block = blocks.cost.activations(cell.block, shape, **cell.knob_dict)
-    else:
-        block = _one_stage_activations(cell)
-    out_shape = tuple(blocks.output_shape(cell.block, shape, **cell.knob_dict))
-    head = NUM_CLASSES + (out_shape[-1] if len(out_shape) > 1 else 0)  # logits (+ pooled)
-    parts["activations"] = (input_elements + block + head) * batch * compute
-    parts["inputs"] = 2 * batch * (input_elements * INPUT_BYTES + LABEL_BYTES)
-    return parts
-
-
-def _one_stage_activations(cell: Cell) -> int:
-    import blocks
-
-    shape = tuple(cell.input_shape)
-    total = blocks.cost.activations(cell.block, shape, **cell.knob_dict)
-    try:
-        one = blocks.cost.activations(cell.block, shape, **{**cell.knob_dict, "depth": 1})
-    except (TypeError, ValueError):  # no depth knob, or widths given as a list
-        return total
-    return min(total, one)

@@ -29,7 +29,7 @@ CURVE_NAMES = ("train_loss", "val_loss", "train_metric", "val_metric")
 
 @dataclass(frozen=True)
 class CurveSummary:
-    """The numbers a :class:`bench.records.FitResult` derives from its curves."""
+    """The numbers a :class:`bench.results.records.FitResult` derives from its curves."""
 
     epochs_run: int
     best_epoch: int | None

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cell import Cell
-from bench.records import CellResult
-from bench.stats import Stats
+from bench.spec.cell import Cell
+from bench.results.records import CellResult
+from bench.results.stats import Stats
 
 SCHEMA_VERSION = 1
 STORE_FILENAME = "blockbench.sqlite"

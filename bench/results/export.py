@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from bench.rows import (
+from bench.results.rows import (
     CELL_COLUMNS,
     CURVE_COLUMNS,
     FIT_COLUMNS,
@@ -27,8 +27,8 @@ from bench.rows import (
     fit_row,
     peak_flops_by_device,
 )
-from bench.stats import Stats, quartiles
-from bench.store import Store
+from bench.results.stats import Stats, quartiles
+from bench.results.store import Store
 
 TABLES = ("cells", "fits", "curves")
 FORMATS = ("csv", "json", "pytest-benchmark")

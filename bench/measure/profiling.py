@@ -28,8 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.records import ProfileResult
-from bench.text import first_line
+from bench.results.records import ProfileResult
+from bench.results.text import first_line
 
 TOP = 5  # ops kept in top_alloc_ops and top_ops
 PROFILE_DIR = ("plugins", "profile")

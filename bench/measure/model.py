@@ -4,7 +4,7 @@ Fixed, so anyone can rebuild exactly what a cell measured:
 ``keras.Input(input_shape) -> block -> GlobalAveragePooling1D/2D when the block's
 output still has time or spatial axes -> Dense(num_classes)`` (logits).
 
->>> from bench.cell import Cell
+>>> from bench.spec.cell import Cell
 >>> model = build_model(Cell("dense", (("units", 8),), (4,), 2, "train"))  # doctest: +SKIP
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 import blocks
-from bench.cell import Cell
+from bench.spec.cell import Cell
 
 NUM_CLASSES = 10
 

@@ -1,0 +1,6 @@
+"""The worker process (``python -m bench.worker``): imports TensorFlow once, then runs
+the cells the runner sends (`execute`), answering on a private JSON-lines channel.
+
+May import: everything below it (``spec``, ``data``, ``results``, ``measure``, ``fit``).
+Nothing imports the worker; the runner starts it as a process.
+"""
