@@ -10,7 +10,8 @@
     blockbench tensorboard RUN           # TensorBoard on 127.0.0.1 over the run's profiles
     blockbench blocks                    # capacity table: params and FLOPs per block
 
-The output folder is ``--out``, else ``$BLOCKBENCH_OUT``, else ``results``.
+The output folder is ``--out``, else ``$BLOCKBENCH_OUT``, else ``results``. TensorFlow's
+start-up log lines (oneDNN, CPU features, absl) are hidden unless ``--verbose`` is given.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.orchestrate.progress import ProgressLine, format_duration
+    from bench.orchestrate.progress import ProgressDisplay
     from bench.orchestrate.runner import Runner, shard
+    from bench.results.text import format_duration
 
     spec = _load_spec(args)
     cells = shard(spec.cells, *args.shard) if args.shard else list(spec.cells)
@@ -86,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Store(store_path(out_dir)) as store:
         runner = Runner(store, out_dir)
         run_id = runner.prepare(spec, run_id=args.run_id, resume=args.resume, new=args.new)
-        progress = None if args.quiet else ProgressLine(sys.stderr)
+        progress = None if args.quiet else ProgressDisplay(sys.stderr)
         print(f"run {run_id}: {len(cells)} cells from {spec.source} -> {out_dir}", file=sys.stderr)
         try:
             summary = runner.run(
@@ -249,11 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n")[1],
     )
     parser.add_argument("--out", help="output folder (default $BLOCKBENCH_OUT or ./results)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--out", default=argparse.SUPPRESS, help="output folder")
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS)
         p.set_defaults(handler=handler)
         return p
 
@@ -314,9 +318,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def tensorflow_logging(*, verbose: bool) -> None:
+    """Hide TensorFlow's C++ log lines below ERROR unless ``verbose``.
+
+    It must run before TensorFlow loads: every import of it below the CLI is lazy, and
+    ``TF_CPP_MIN_LOG_LEVEL`` is read once, at load. A level the user exported is kept.
+
+    >>> tensorflow_logging(verbose=False); os.environ["TF_CPP_MIN_LOG_LEVEL"] in "0123"
+    True
+    """
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads, if it does
     args = build_parser().parse_args(argv)
+    tensorflow_logging(verbose=args.verbose)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.handler(args)

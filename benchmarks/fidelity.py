@@ -2,7 +2,7 @@
 
 For the seed's dense model and for one conv block (batch 64, train, CPU, XLA off and on),
 this measures in one process, interleaved (A B A B ...) so drift hits both alike:
-  A. blockbench's timing path (``bench.measure.timing.make_program`` + ``time_program``), and
+  A. blockbench's timing path (``bench.measure.timing.make_program`` + ``measure_round``), and
   B. the loop a careful person writes by hand: a ``tf.function`` with a ``tf.range`` loop
      of GradientTape + ``optimizer.apply_gradients`` steps, fixed step count, result
      fetched with ``.numpy()``. With XLA the step function is ``jit_compile=True`` and the
@@ -32,7 +32,7 @@ from tabulate import tabulate  # noqa: E402
 from bench.spec.cell import Cell  # noqa: E402
 from bench.spec.config import RunSettings  # noqa: E402
 from bench.measure.model import build_model  # noqa: E402
-from bench.measure.timing import make_program, time_program  # noqa: E402
+from bench.measure.timing import make_program, measure_round  # noqa: E402
 from blocks import seed  # noqa: E402
 
 BATCH = 64
@@ -84,12 +84,13 @@ def measure(name: str, make_model, input_shape, num_classes: int, xla: bool) -> 
     ours_model, ref_model = make_model(), make_model()
     program = make_program(ours_model, x, y, pass_="train", xla=xla)
     loop = hand_written_loop(ref_model, x[0], y[0], xla=xla)
-    first = time_program(program, settings)  # compiles and calibrates K
+    first = measure_round(program, settings)  # compiles and calibrates K
     steps = tf.constant(first.steps_per_sample)
     loop(steps).numpy()  # compile the reference at the same K
     ours, ref = [], []
     for _ in range(ROUNDS):
-        ours.append(statistics.median(time_program(program, settings).samples_s))
+        timing = measure_round(program, settings, steps=first.steps_per_sample)
+        ours.append(statistics.median(timing.samples_s))
         ref.append(_median_step(loop, steps, first.steps_per_sample, settings.repeats))
     a, b = statistics.median(ours), statistics.median(ref)
     whole = "-"

@@ -2,21 +2,18 @@
 
 Cells are matched by ``cell_id`` (the same configuration has the same id everywhere). Each
 timing cell present in both runs gets the ratio B/A of its median step time with a 95%
-bootstrap interval, a two-sided Mann–Whitney U test on the raw samples, and a verdict (see
-:mod:`reports.significance` for the rule). A warning lists the environment fingerprint keys
-that differ (hostnames and timestamps ignored; commits shown, as they are what is compared).
+hierarchical-bootstrap interval, a test on its rounds (Welch's t-test on log round
+medians; Mann–Whitney on raw samples for single-round stores), and a verdict (see
+:mod:`reports.significance` for the rule). Warnings list the environment fingerprint keys
+that differ (hostnames and timestamps ignored; commits shown, as they are what is
+compared) and say when either run's machine was busy (`reports.machine`).
 
-Example (``blockbench compare`` does this)::
-
-    text, any_slower = compare_markdown("results/blockbench.sqlite", "run-a",
-                                        "results/blockbench.sqlite", "run-b")
-    print(text)
-    raise SystemExit(1 if any_slower else 0)   # --fail-on-regression
-
-``any_slower`` means *significantly* slower. A cell with too few samples for the test
-(verdict ``insufficient samples``) whose median got slower beyond the threshold is a
-possible regression the test could not confirm: :attr:`Comparison.any_inconclusive_slower`
-says whether there is one, and the markdown counts them.
+``blockbench compare A B`` prints :func:`render_comparison` of :func:`compare_runs`, and
+with ``--fail-on-regression`` exits 1 when :attr:`Comparison.any_slower`. ``any_slower``
+means *significantly* slower. A cell slower beyond the threshold that the test could not
+confirm (``inconclusive``, or ``insufficient samples``) is a possible regression:
+:attr:`Comparison.any_inconclusive_slower` says whether there is one, and the markdown
+counts them.
 """
 
 from __future__ import annotations
@@ -28,15 +25,16 @@ from bench.results.store import RunInfo, Store, StoredCell
 from bench.spec.cell import TIMING_PASSES
 from reports.environment import EnvDifference, commit_text, env_differences
 from reports.frames import open_store
+from reports.machine import MachineVerdict
 from reports.markdown import table
 from reports.significance import (
-    ASYMPTOTIC_ABOVE,
     FASTER,
+    INCONCLUSIVE,
     INSUFFICIENT,
     SAME,
     SLOWER,
     SampleComparison,
-    compare_samples,
+    compare_measurements,
     samples_needed,
 )
 from reports.units import (
@@ -48,7 +46,7 @@ from reports.units import (
 )
 
 NOT_COMPARED = "n/a"
-_ORDER = {SLOWER: 0, FASTER: 1, INSUFFICIENT: 2, NOT_COMPARED: 3, SAME: 4}
+_ORDER = {SLOWER: 0, FASTER: 1, INCONCLUSIVE: 2, INSUFFICIENT: 3, NOT_COMPARED: 4, SAME: 5}
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,8 @@ class Comparison:
     env_differences: tuple[EnvDifference, ...]
     only_in_a: int
     only_in_b: int
+    machine_a: MachineVerdict | None = None
+    machine_b: MachineVerdict | None = None
 
     @property
     def any_slower(self) -> bool:
@@ -85,11 +85,11 @@ class Comparison:
 
     @property
     def inconclusive_slower(self) -> tuple[CellComparison, ...]:
-        """Cells slower in B beyond the threshold that had too few samples to test."""
+        """Cells slower in B beyond the threshold that the test could not confirm."""
         return tuple(
             cell
             for cell in self.cells
-            if cell.verdict == INSUFFICIENT
+            if cell.verdict in (INSUFFICIENT, INCONCLUSIVE)
             and cell.stats is not None
             and cell.stats.ratio > 1.0 + self.threshold
         )
@@ -113,7 +113,7 @@ def _timing_cells(store: Store, run_id: str) -> dict[str, StoredCell]:
 def _compare_cell(
     a: StoredCell, b: StoredCell, *, threshold: float, alpha: float
 ) -> CellComparison:
-    samples = [s.result.timing.samples_s if s.result.timing else () for s in (a, b)]
+    samples = [s.result.timing.round_samples if s.result.timing else () for s in (a, b)]
     missing = [
         f"{s.result.status} in {side}"
         for side, s, values in (("A", a, samples[0]), ("B", b, samples[1]))
@@ -121,7 +121,7 @@ def _compare_cell(
     ]
     if missing:
         return CellComparison(a.cell.cell_id, a.cell.label, None, "; ".join(missing))
-    stats = compare_samples(samples[0], samples[1], threshold=threshold, alpha=alpha)
+    stats = compare_measurements(samples[0], samples[1], threshold=threshold, alpha=alpha)
     return CellComparison(a.cell.cell_id, a.cell.label, stats)
 
 
@@ -148,6 +148,8 @@ def compare_runs(
         info_a, info_b = opened_a.run(run_a), opened_b.run(run_b)
         cells_a = _timing_cells(opened_a, info_a.run_id)
         cells_b = _timing_cells(opened_b, info_b.run_id)
+        machine_a = MachineVerdict.from_canaries(opened_a.canaries(info_a.run_id))
+        machine_b = MachineVerdict.from_canaries(opened_b.canaries(info_b.run_id))
     finally:
         for opened, given in ((opened_a, store_a), (opened_b, store_b)):
             if opened is not given:
@@ -167,6 +169,8 @@ def compare_runs(
         env_differences=tuple(env_differences(info_a.env, info_b.env)),
         only_in_a=len(set(cells_a) - set(cells_b)),
         only_in_b=len(set(cells_b) - set(cells_a)),
+        machine_a=machine_a,
+        machine_b=machine_b,
     )
 
 
@@ -184,14 +188,23 @@ def render_comparison(comparison: Comparison) -> str:
             f"> **Warning:** the environments differ: {listed}. Differences in time may come "
             "from the environment rather than the code."
         )
+    for side, verdict in (("A", comparison.machine_a), ("B", comparison.machine_b)):
+        if verdict is not None and verdict.busy:
+            parts.append(
+                f"> **Warning:** the machine was busy while run {side} measured: "
+                + "; ".join(verdict.reasons)
+                + ". Its numbers are suspect, and so is any verdict below."
+            )
     parts.append(
         f"A cell is *slower* only when B/A > {1 + comparison.threshold:g}, or *faster* only "
-        f"when B/A < 1/{1 + comparison.threshold:g}, **and** a two-sided Mann–Whitney U test "
-        f"on the raw samples gives p < {comparison.alpha:g}; otherwise *same*. B/A is the "
-        "ratio of median step times; its 95% interval is a percentile bootstrap (2,000 "
-        "resamples, fixed seed). The test is exact for small samples (a permutation test "
-        "when samples tie) and the normal approximation when both sides have more than "
-        f"{ASYMPTOTIC_ABOVE}."
+        f"when B/A < 1/{1 + comparison.threshold:g}, **and** the test gives "
+        f"p < {comparison.alpha:g}; beyond the threshold without that, *inconclusive*; "
+        "otherwise *same*. The test is Welch's t-test on the logs of the rounds' median "
+        "step times (each round ran in its own process at its own moment, so a round, not "
+        "a sample, is the independent unit); a run with a single round falls back to a "
+        "two-sided Mann–Whitney U test on its raw samples. B/A is the ratio of median step "
+        "times; its 95% interval is a hierarchical bootstrap (rounds, then samples within "
+        "them; 2,000 resamples, fixed seed)."
     )
     parts.append(_counts(comparison))
     untestable = sum(1 for c in comparison.cells if c.stats and not c.stats.testable)
@@ -222,7 +235,7 @@ def _possible_regressions(count: int) -> str:
 
 
 def _counts(comparison: Comparison) -> str:
-    verdicts = (SLOWER, FASTER, SAME, INSUFFICIENT, NOT_COMPARED)
+    verdicts = (SLOWER, FASTER, INCONCLUSIVE, SAME, INSUFFICIENT, NOT_COMPARED)
     counted = ", ".join(f"{comparison.count(v)} {v}" for v in verdicts if comparison.count(v))
     text = f"{len(comparison.cells)} cells in both runs"
     text += f" ({counted})" if counted else ""
@@ -230,7 +243,7 @@ def _counts(comparison: Comparison) -> str:
 
 
 def _rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    headers = ["cell", "A median", "B median", "B/A", "95% CI", "p", "samples", "verdict"]
+    headers = ["cell", "A median", "B median", "B/A", "95% CI", "p", "rounds", "verdict"]
     rows = []
     for cell in comparison.cells:
         s = cell.stats
@@ -245,31 +258,8 @@ def _rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
                 format_ratio(s.ratio, digits=3),
                 f"{format_ratio(s.ratio_low, digits=3)}–{format_ratio(s.ratio_high, digits=3)}",
                 format_p_value(None if is_missing(s.p_value) else s.p_value),
-                f"{s.count_a} / {s.count_b}",
+                f"{s.rounds_a} / {s.rounds_b}",
                 s.verdict,
             ]
         )
     return headers, rows
-
-
-def compare_markdown(
-    store_a: Store | str | Path,
-    run_a: str,
-    store_b: Store | str | Path,
-    run_b: str,
-    *,
-    threshold: float = 0.10,
-    alpha: float = 0.002,
-) -> tuple[str, bool]:
-    """What ``blockbench compare`` prints, and whether any cell got slower.
-
-    >>> import tempfile, os
-    >>> store = Store(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
-    >>> for run in ("a", "b"):
-    ...     store.create_run(run, name=run, config_hash="h", config={}, env={}, total_cells=0)
-    >>> text, any_slower = compare_markdown(store, "a", store, "b")
-    >>> any_slower, text.splitlines()[0]
-    (False, '# blockbench comparison: A `a` → B `b`')
-    """
-    comparison = compare_runs(store_a, run_a, store_b, run_b, threshold=threshold, alpha=alpha)
-    return render_comparison(comparison), comparison.any_slower

@@ -22,9 +22,9 @@ import pandas as pd
 
 from bench.results.rows import (
     CELL_COLUMNS,
-    CURVE_COLUMNS,
     FIT_COLUMNS,
     cell_row,
+    curve_columns,
     curve_rows,
     fit_row,
     peak_flops_by_device,
@@ -44,6 +44,7 @@ class RunData:
     cells: pd.DataFrame
     fits: pd.DataFrame
     curves: pd.DataFrame
+    canaries: tuple[dict[str, Any], ...] = ()  # the canary and machine readings, in order
 
 
 def open_store(store: Store | str | Path) -> Store:
@@ -103,7 +104,15 @@ def load_run(store: Store, run_id: str) -> RunData:
         stored=stored,
         cells=pd.DataFrame(cell_records, columns=[*CELL_COLUMNS, *extra_columns]),
         fits=pd.DataFrame(fit_records, columns=[*FIT_COLUMNS, *fit_extra]),
-        curves=pd.DataFrame(curve_records, columns=[*CURVE_COLUMNS, *extra_columns, "condition"]),
+        canaries=tuple(store.canaries(run.run_id)),
+        curves=pd.DataFrame(
+            curve_records,
+            columns=[
+                *(c for c in curve_columns(curve_records) if c not in (*extra_columns, "condition")),
+                *extra_columns,
+                "condition",
+            ],
+        ),
     )
 
 
@@ -156,6 +165,13 @@ def _last_train(item: StoredCell) -> float | None:
     fit = item.result.fit
     if fit is None:
         return None
+    """Final-epoch train accuracy on the labels trained on (inference mode); results
+    from before ``final_train_error`` fall back to their ``train_metric`` curve."""
+    if getattr(fit, "final_train_error", None) is not None:
+        return 1.0 - float(fit.final_train_error)
+    errors = [v for v in fit.curves.get("train_error_noisy") or [] if v is not None]
+    if errors:
+        return 1.0 - float(errors[-1])
     values = [v for v in fit.curves.get("train_metric") or [] if v is not None]
     return float(values[-1]) if values else None
 

@@ -1,5 +1,11 @@
 """Scaling laws of a run: step time and peak memory against params and FLOPs.
 
+Beside the power laws, the law a reader can act on: ``step time ≈ overhead + FLOPs ÷
+throughput`` per family, pass and XLA setting (:func:`overhead_section`): the fixed cost
+of a step, the FLOP/s reached at large capacity, and the capacity where compute starts
+to dominate, each with a 95% interval; a fit whose interval is wider than its estimate
+is marked *inconclusive* rather than read.
+
 For each family, timing pass and XLA setting, the capacities measured at the family's
 batch size give points; where there are at least three (with two distinct x), a power
 law ``y ≈ a·x^b`` is fitted (:func:`reports.scaling.fit_power_law`). FLOPs are per step
@@ -15,8 +21,15 @@ from dataclasses import dataclass
 
 from reports.families import Family
 from reports.markdown import table
-from reports.scaling import PowerLaw, fit_power_law
-from reports.units import MISSING, format_number
+from reports.scaling import OverheadLaw, PowerLaw, fit_overhead_law, fit_power_law
+from reports.units import (
+    MISSING,
+    format_count,
+    format_flops,
+    format_flops_rate,
+    format_number,
+    format_seconds,
+)
 
 QUANTITIES = (("step time", "step_s_median"), ("peak memory", "peak_bytes"))
 AGAINST = (("params", "params"), ("FLOPs", "flops_per_step"))
@@ -105,3 +118,94 @@ def _law_cells(law: PowerLaw | None) -> list[str]:
         return [MISSING, MISSING, MISSING]
     interval = f"[{format_number(law.b_low)}, {format_number(law.b_high)}]"
     return [format_number(law.b), interval, format_number(law.r2)]
+
+
+def overhead_fits(family: Family) -> list[tuple[str, bool, OverheadLaw, list[float], list[float]]]:
+    """``(pass, xla, law, flops, params)`` for every pass and XLA setting with enough
+    capacities (the points' FLOPs per step and params ride along, for the crossover)."""
+    fits = []
+    for pass_ in family.timing_passes:
+        for xla in (False, True):
+            flops, seconds = points(family, pass_, xla, "step_s_median", "flops_per_step")
+            if len(flops) < MIN_POINTS:
+                continue
+            params = [
+                float(family.value(c, pass_, xla, "params") or 0)
+                for c in family.capacities
+                if (family.value(c, pass_, xla, "flops_per_step") or 0) > 0
+                and (family.value(c, pass_, xla, "step_s_median") or 0) > 0
+            ]
+            try:
+                law = fit_overhead_law(flops, seconds)
+            except ValueError:
+                continue
+            fits.append((pass_, xla, law, flops, params))
+    return fits
+
+
+def crossover_params(law: OverheadLaw, flops: list[float], params: list[float]) -> float | None:
+    """The params at which the family's FLOPs per step reach the crossover, by log-log
+    interpolation between measured capacities (``None`` outside the measured range).
+
+    >>> law = fit_overhead_law([1e6, 1e7, 1e8, 1e9], [1.1e-4, 2e-4, 1.1e-3, 1.01e-2])
+    >>> round(crossover_params(law, [1e6, 1e7, 1e8, 1e9], [1e3, 1e4, 1e5, 1e6]))
+    10000
+    """
+    import math
+
+    pairs = sorted((f, p) for f, p in zip(flops, params, strict=True) if f > 0 and p > 0)
+    target = law.crossover_flops
+    for (f0, p0), (f1, p1) in zip(pairs, pairs[1:]):
+        if f0 <= target <= f1 and f1 > f0:
+            t = (math.log(target) - math.log(f0)) / (math.log(f1) - math.log(f0))
+            return math.exp(math.log(p0) + t * (math.log(p1) - math.log(p0)))
+    return None
+
+
+def overhead_section(families: list[Family]) -> str:
+    """A row per family, pass and XLA: overhead, throughput, crossover, R², verdict.
+
+    >>> overhead_section([])
+    'No family has three or more measured capacities, so no overhead law was fitted.'
+    """
+    rows = []
+    for family in families:
+        for pass_, xla, law, flops, params in overhead_fits(family):
+            cross = crossover_params(law, flops, params)
+            rows.append(
+                [
+                    family.name,
+                    pass_,
+                    "on" if xla else "off",
+                    str(law.n),
+                    _interval(law.overhead_s, law.overhead_low, law.overhead_high,
+                              format_seconds),  # fmt: skip
+                    _interval(law.throughput, law.throughput_low, law.throughput_high,
+                              format_flops_rate),  # fmt: skip
+                    _interval(law.crossover_flops, law.crossover_low, law.crossover_high,
+                              format_flops),  # fmt: skip
+                    format_count(round(cross)) if cross else "outside the measured range",
+                    format_number(law.r2),
+                    "fits" if law.conclusive else "inconclusive",
+                ]
+            )
+    if not rows:
+        return "No family has three or more measured capacities, so no overhead law was fitted."
+    headers = ["family", "pass", "XLA", "n", "overhead / step", "throughput",
+               "crossover FLOPs/step", "crossover params", "R²", "verdict"]  # fmt: skip
+    note = (
+        "`step time ≈ overhead + FLOPs per step ÷ throughput`, fitted by weighted least "
+        "squares (weights 1/time², as timing noise is relative) over a family's capacities "
+        "at its batch size; [95% intervals] from the t-distribution with n − 2 degrees of "
+        "freedom. *Overhead* is what a step costs whatever its size (dispatch, launches, "
+        "small ops); *throughput* the FLOP/s the step reaches at large capacity; the "
+        "*crossover* is where compute time equals the overhead: below it, a bigger block "
+        "costs little extra time. *Inconclusive*: an interval wider than its estimate, so "
+        "the numbers are shown but not to be read as a law."
+    )
+    return note + "\n\n" + table(headers, rows, left=3)
+
+
+def _interval(value: float, low: float | None, high: float | None, fmt) -> str:
+    bounds = f"{fmt(low) if low is not None else '?'}, {fmt(high) if high is not None else '∞'}"
+    return f"{fmt(value)} [{bounds}]"

@@ -250,7 +250,53 @@ def gap_plot(data: RunData, out_dir: Path) -> Plot:
 
 
 def learning_curve_plot(data: RunData, out_dir: Path) -> Plot:
-    """Loss and metric per epoch for each capacity of one family (mean over seeds)."""
+    """Epoch-wise train (labels trained on) and final test error for up to four
+    capacities of one family, mean over seeds, log epochs; legend ordered by params."""
+    title = "Learning curves"
+    curves = data.curves
+    if not curves.empty and "test_error" in curves:
+        curves = curves[curves["test_error"].notna()]
+    if not curves.empty and "test_error" not in curves:
+        return _metric_curve_plot(data, out_dir)
+    if curves.empty:
+        return Plot(title, None, "No error curves were recorded, so there is no curve plot.")
+    counts = curves.groupby("family")["capacity"].nunique()
+    family = str(counts.sort_index().idxmax())  # most capacities, first name on a tie
+    rows = curves[curves["family"] == family]
+    noise = pd.to_numeric(rows["label_noise"], errors="coerce").fillna(0.0)
+    rows = rows[noise == noise.max()]  # the noisiest condition shows the most
+    by_params = rows.groupby("capacity")["params"].first().sort_values()
+    picks = list(by_params.index)
+    if len(picks) > 4:
+        picks = [picks[round(i * (len(picks) - 1) / 3)] for i in range(4)]
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    train_ax, test_ax = figure.subplots(1, 2, sharey=True)
+    numeric = ["train_error_noisy", "test_error"]
+    for index, capacity in enumerate(picks):
+        group = rows[rows["capacity"] == capacity]
+        mean = group[["epoch", *numeric]].apply(pd.to_numeric, errors="coerce")
+        mean = mean.groupby("epoch").mean()
+        label = f"{capacity_label(capacity)} ({int(by_params[capacity]):,} params)"
+        for ax, name in ((train_ax, "train_error_noisy"), (test_ax, "test_error")):
+            ax.plot(mean.index, mean[name], "o-", markersize=3, color=f"C{index}", label=label)
+    train_ax.set(title=f"{family}: train error (labels trained on)", xlabel="epoch",
+                 ylabel="error")  # fmt: skip
+    test_ax.set(title=f"{family}: test error", xlabel="epoch")
+    for ax in (train_ax, test_ax):
+        ax.set_xscale("log")
+    _legend(test_ax)
+    filename = "learning_curves.png"
+    _save(figure, out_dir / filename)
+    return Plot(
+        title,
+        filename,
+        f"Family {family}, label noise {noise.max():g}, mean over seeds, inference mode.",
+    )
+
+
+def _metric_curve_plot(data: RunData, out_dir: Path) -> Plot:
+    """Results recorded before error curves: loss and metric per epoch, each capacity
+    of one family (mean over seeds)."""
     title = "Learning curves"
     curves = data.curves
     if not curves.empty:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.results.stats import NOISE_THRESHOLD
+from bench.results.stats import NOISE_THRESHOLD, PRECISION_TARGET
 from bench.results.text import first_line
 from reports.frames import is_true
 from reports.markdown import table
@@ -49,7 +49,8 @@ def failed_section(cells: pd.DataFrame) -> str:
 
 
 def noisy_section(cells: pd.DataFrame) -> str:
-    """A row per cell whose IQR/median exceeds the noise threshold."""
+    """A row per noisy cell: its 95% interval wider than the precision target, with the
+    spread within and between its rounds beside it."""
     noisy = cells[is_true(cells["noisy"])] if len(cells) else cells
     if noisy.empty:
         return "None."
@@ -57,13 +58,21 @@ def noisy_section(cells: pd.DataFrame) -> str:
         [
             row["label"],
             format_seconds(row["step_s_median"]),
-            format_percent(row["step_s_iqr"] / row["step_s_median"]),
-            str(int(row["num_samples"])),
+            "±" + format_percent(row.get("step_s_ci_rel")),
+            format_percent(row.get("spread_within")),
+            format_percent(row.get("spread_between")),
+            str(int(row["rounds"])) if not is_missing(row.get("rounds")) else MISSING,
         ]
         for _, row in noisy.sort_values("label").iterrows()
     ]
-    note = f"IQR/median above {100 * NOISE_THRESHOLD:g}%; treat these times with care."
-    return note + "\n\n" + table(["cell", "median", "IQR/median", "samples"], rows)
+    note = (
+        f"The 95% interval of the median is wider than ±{100 * PRECISION_TARGET:g}% (cells "
+        f"with a single round: IQR/median above {100 * NOISE_THRESHOLD:g}%). *Within* is "
+        "the median IQR/median inside a round, *between* the spread of the rounds' medians "
+        "((max − min) / median); when *between* dominates, more rounds help, not longer ones."
+    )
+    headers = ["cell", "median", "95% CI", "within", "between", "rounds"]
+    return note + "\n\n" + table(headers, rows)
 
 
 def fallback_section(cells: pd.DataFrame) -> str:

@@ -20,9 +20,13 @@ from bench.results.store import RunInfo, Store
 from reports.environment import environment_section
 from reports.families import families as family_views
 from reports.frames import RunData, load_run, open_store
-from reports.laws import scaling_section
+from reports.laws import overhead_section, scaling_section
+from reports.machine import MachineVerdict, machine_section
+from reports.overfitting import records as overfitting_records
+from reports.overfitting import section as overfitting_section
 from reports.plots import write_plots
 from reports.problems import problems_section
+from reports.profiles import profiles_section
 from reports.summary import summary_section
 from reports.tables import SECTION_NOTE, family_section
 
@@ -56,32 +60,61 @@ def write_report(
     folder = Path(folder) if folder is not None else Path(out_dir) / data.run.run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REPORT_FILENAME
-    path.write_text(render_report(data, folder), encoding="utf-8")
+    path.write_text(render_report(data, folder, out_dir=out_dir), encoding="utf-8")
     return path
 
 
-def render_report(data: RunData, plot_dir: Path) -> str:
-    """The report's markdown; plots are written into ``plot_dir`` (linked relatively)."""
+def render_report(data: RunData, plot_dir: Path, *, out_dir: str | Path | None = None) -> str:
+    """The report's markdown; plots are written into ``plot_dir`` (linked relatively).
+    ``out_dir`` is the output folder the run's store lives in, for the commands shown."""
     views = family_views(data)
     plots = write_plots(data, views, plot_dir)
     sections = [
         f"# blockbench report: {data.run.name}",
         run_line(data.run, data),
+        *_busy_warning(data),
         "## Summary",
         summary_section(views),
+        "## Machine state",
+        machine_section(data.canaries),
         "## Environment",
         environment_section(data.run.env, data.probes),
         "## Results by block family",
         SECTION_NOTE,
         *[family_section(view) for view in views],
+        "## Step time = overhead + FLOPs ÷ throughput",
+        overhead_section(views),
         "## Scaling laws",
         scaling_section(views),
+        *_overfitting(data),
+        *_profiles(data, out_dir),
         "## Plots",
         *[f"### {plot.title}\n\n{plot.markdown()}" for plot in plots],
         "## Problems",
         problems_section(data.cells),
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def _overfitting(data: RunData) -> list[str]:
+    """The overfitting study's section, when the run has fit cells."""
+    if data.fits.empty:
+        return []
+    results = {item.cell.cell_id: item.result.fit for item in data.stored if item.result.fit}
+    return ["## Overfitting study", overfitting_section(overfitting_records(data.fits, results))]
+
+
+def _profiles(data: RunData, out_dir: str | Path | None) -> list[str]:
+    """The profiled cells' section (top ops, allocations, the TensorBoard command)."""
+    default = out_dir is None or Path(out_dir).resolve() == Path("results").resolve()
+    text = profiles_section(data, out_dir=None if default else str(out_dir))
+    return [text.rstrip()] if text else []
+
+
+def _busy_warning(data: RunData) -> list[str]:
+    """The machine-busy sentence, at the top of the report when the machine was busy."""
+    verdict = MachineVerdict.from_canaries(data.canaries)
+    return [f"> {verdict.sentence()}"] if verdict.busy else []
 
 
 def run_line(run: RunInfo, data: RunData) -> str:

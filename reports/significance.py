@@ -1,6 +1,14 @@
-"""Is B faster or slower than A? Two raw sample sets of seconds per step, compared.
+"""Is B faster or slower than A? Two measurements of seconds per step, compared.
 
-The rule is asv's: a change counts only when the ratio of medians B/A is beyond a
+Measurements taken in rounds (fresh processes at different moments) are compared by
+:func:`compare_measurements` on round-level summaries: Welch's t-test on the logs of the
+round medians (`bench.results.stats.compare_rounds`), because samples of one round share
+a process and a moment and are not independent; a change counts only when the ratio of
+medians is beyond the threshold **and** ``p < alpha``. A change beyond the threshold
+that the test does not confirm is ``inconclusive``, not ``same``. Measurements with a
+single round (stores written before rounds) fall back to the rule below, on raw samples.
+
+The single-round rule is asv's: a change counts only when the ratio of medians B/A is beyond a
 multiplicative threshold (slower: ``B/A > 1 + threshold``; faster: ``B/A < 1 / (1 +
 threshold)``, so 10% slower and its mirror image, 1.1× faster, count alike) **and** a
 two-sided Mann–Whitney U test on the raw samples gives ``p < alpha``. When the sample
@@ -35,12 +43,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import PermutationMethod, mannwhitneyu
 
+from bench.results.stats import compare_rounds
+
 FASTER, SLOWER, SAME, INSUFFICIENT = "faster", "slower", "same", "insufficient samples"
+INCONCLUSIVE = "inconclusive"
+ROUNDS = "welch rounds"  # the method name of the round-level test
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
@@ -65,7 +77,9 @@ class SampleComparison:
     min_p_value: float
     verdict: str
     alpha: float
-    method: str = EXACT  # how p was computed: exact, permutation or asymptotic
+    method: str = EXACT  # how p was computed: exact, permutation, asymptotic, welch rounds
+    rounds_a: int = 1
+    rounds_b: int = 1
 
     @property
     def testable(self) -> bool:
@@ -188,4 +202,60 @@ def compare_samples(
         verdict=verdict,
         alpha=alpha,
         method=method,
+    )
+
+
+def compare_measurements(
+    rounds_a: Sequence[Sequence[float]],
+    rounds_b: Sequence[Sequence[float]],
+    *,
+    threshold: float = 0.10,
+    alpha: float = 0.002,
+) -> SampleComparison:
+    """Compare two measurements given as samples grouped by round (see the module doc).
+
+    Drift that moves whole rounds is not evidence: here B's rounds sit 4.5% above A's,
+    within the spread of A's own rounds, and each round's samples are tight. Pooled,
+    Mann-Whitney treats the 9 samples a side as independent and calls B slower (at a 1%
+    threshold); on round medians the same data are only ``inconclusive``.
+
+    >>> a = [[1.00, 1.001, 1.002], [1.03, 1.031, 1.032], [0.98, 0.981, 0.982]]
+    >>> b = [[1.05, 1.051, 1.052], [1.045, 1.046, 1.047], [1.04, 1.041, 1.042]]
+    >>> compare_samples(sum(a, []), sum(b, []), threshold=0.01).verdict
+    'slower'
+    >>> compare_measurements(a, b, threshold=0.01).verdict
+    'inconclusive'
+    >>> compare_measurements(a, [[1.40, 1.401], [1.42, 1.421], [1.39, 1.391]]).verdict
+    'slower'
+    >>> compare_measurements(a, [[1.5, 1.5], [1.0, 1.0], [1.6, 1.6]]).verdict
+    'inconclusive'
+    """
+    groups_a = [list(r) for r in rounds_a if len(r)]
+    groups_b = [list(r) for r in rounds_b if len(r)]
+    if len(groups_a) < 2 or len(groups_b) < 2:
+        flat = compare_samples(sum(groups_a, []), sum(groups_b, []), threshold=threshold,
+                               alpha=alpha)  # fmt: skip
+        return replace(flat, rounds_a=len(groups_a), rounds_b=len(groups_b))
+    result = compare_rounds(groups_a, groups_b)
+    if not is_beyond_threshold(result.ratio, threshold):
+        verdict = SAME
+    elif result.p_value < alpha:
+        verdict = SLOWER if result.ratio > 1.0 else FASTER
+    else:
+        verdict = INCONCLUSIVE
+    return SampleComparison(
+        count_a=sum(len(r) for r in groups_a),
+        count_b=sum(len(r) for r in groups_b),
+        median_a=result.median_a,
+        median_b=result.median_b,
+        ratio=result.ratio,
+        ratio_low=result.ratio_low,
+        ratio_high=result.ratio_high,
+        p_value=result.p_value,
+        min_p_value=0.0,
+        verdict=verdict,
+        alpha=alpha,
+        method=ROUNDS,
+        rounds_a=result.rounds_a,
+        rounds_b=result.rounds_b,
     )

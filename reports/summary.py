@@ -8,8 +8,8 @@ validation metric before and after; a line of three or more capacities gets a se
 sentence from its smallest to its largest value. Step time and
 memory are of the family's main pass (train, else forward) at its chosen batch size, XLA off
 where both capacities have it, else XLA on. Missing numbers are left out of the sentence.
-A step-time ratio that uses a noisy cell's median (IQR/median above the noise threshold;
-see *Noisy cells* under Problems) says so, naming the noisy capacities.
+A step-time ratio that uses a noisy cell's median (its 95% interval wider than the
+precision target; see *Noisy cells* under Problems) says so, naming the noisy capacities.
 
 >>> step_verb(16, 32), step_verb(1, 4), step_verb(2, 3)
 ('doubling', 'quadrupling', 'raising')
@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from bench.results.stats import NOISE_THRESHOLD
 from reports.families import Family
 from reports.frames import capacity_label, format_knob, is_default_condition, knob_values
 from reports.units import format_bytes, format_number, format_ratio
@@ -128,7 +127,7 @@ def _ratios(family: Family, a: str, b: str) -> list[str]:
         times = [family.value(c, pass_, xla, "step_s_median") for c in (a, b)]
         noisy = [capacity_label(c) for c in (a, b) if _is_noisy(family, c, pass_, xla)]
         caveat = (
-            f"; noisy: IQR/median > {100 * NOISE_THRESHOLD:g}% for {' and '.join(noisy)}"
+            f"; noisy (see Problems): {' and '.join(noisy)}"
             if noisy
             else ""
         )
@@ -140,7 +139,7 @@ def _ratios(family: Family, a: str, b: str) -> list[str]:
 
 
 def _is_noisy(family: Family, capacity: str, pass_: str, xla: bool) -> bool:
-    """Whether a timing cell is flagged noisy (its IQR/median above the threshold)."""
+    """Whether a timing cell is flagged noisy (see `bench.results.stats.RoundStats`)."""
     return bool(family.value(capacity, pass_, xla, "noisy"))
 
 
@@ -163,7 +162,14 @@ def _validation(family: Family, a: str, b: str) -> str:
         return ""
     metric = clean["metric"].dropna()
     name = str(metric.iloc[0]) if len(metric) else "metric"
-    return f"validation {name} {format_number(means[0])}→{format_number(means[1])}"
+    text = f"validation {name} {format_number(means[0])}→{format_number(means[1])}"
+    for column, label in (("final_test_error", "final"), ("best_test_error", "early-stopped")):
+        if column not in clean:
+            continue
+        errors = [_mean(clean[clean["capacity"] == c][column]) for c in (a, b)]
+        if all(e is not None for e in errors):
+            text += f", test error ({label}) {format_number(errors[0])}→{format_number(errors[1])}"
+    return text
 
 
 def _mean(values: pd.Series) -> float | None:

@@ -45,15 +45,19 @@ XLA_TOLERANCE = 1e-3
 
 GAP = "gap = validation loss − running train loss (Keras history) at the last epoch"
 TRAINING_NOTE = (
-    f"Mean ± std over seeds; {GAP}. The train loss and train metric are the running "
-    "averages Keras reports over each epoch (training mode, e.g. dropout on, and weights "
-    "changing during the epoch), not an inference-mode evaluation of the final weights, "
-    "so train numbers and the gap are approximate."
+    f"Mean ± std over seeds; {GAP}. Train and validation numbers are at the final epoch "
+    "(inference mode; train on the labels trained on, corrupted when the data says so); "
+    "test accuracy is at the best-validation epoch (early-stopped). Test error appears "
+    "twice: at the final epoch and early-stopped (best-validation epoch). Results from "
+    "before inference-mode evaluation report Keras's running training-mode averages as "
+    "train numbers."
 )
 
 SECTION_NOTE = (
-    "Step times are the median ± IQR of seconds per step, with Python dispatch amortised "
-    "over many steps per traced call; columns marked XLA ran with `jit_compile=True`. "
+    "Step times are the median of seconds per step over every round's samples ± half its "
+    "95% interval (a hierarchical bootstrap: rounds, then samples within them; each round "
+    "ran in a fresh process, cells shuffled), with Python dispatch amortised over many "
+    "steps per traced call; columns marked XLA ran with `jit_compile=True`. "
     "*Keras fit() step* is the end-to-end time per step of `model.fit` (*Keras predict() "
     "step*, of `model.predict`, in a family measured in forward passes only), Python "
     "dispatch included. Achieved FLOP/s counts a train step as 3× the forward FLOPs; % of peak is "
@@ -83,6 +87,7 @@ def family_section(family: Family) -> str:
         parts.append(f"Batch size {family.batch_size}: {family.batch_reason}{also}.")
     tables = [
         ("Step time", step_time_table(family)),
+        (f"Spread of the {family.main_pass} step time", spread_table(family)),
         (f"Throughput ({family.main_pass} step)", throughput_table(family)),
         ("XLA", xla_table(family)),
         (f"Memory ({family.main_pass} step)", memory_table(family)),
@@ -119,7 +124,8 @@ def _variants(family: Family, passes: tuple[str, ...]) -> list[tuple[str, bool, 
 
 
 def step_time_table(family: Family) -> str:
-    """Params, forward FLOPs per example and median ± IQR step time per pass and XLA."""
+    """Params, forward FLOPs per example and the median step time per pass and XLA, with
+    its 95% interval as ± half its width."""
     if not family.timing_passes:
         return ""  # a family with fit cells only: the training table has its params
     variants = _variants(family, family.timing_passes)
@@ -128,13 +134,43 @@ def step_time_table(family: Family) -> str:
         times = [
             format_seconds_spread(
                 family.value(capacity, p, x, "step_s_median"),
-                family.value(capacity, p, x, "step_s_iqr"),
+                _half_width(family, capacity, p, x),
             )
             for p, x, _ in variants
         ]
         return [format_count(family.params(capacity)), format_flops(family.flops(capacity)), *times]
 
     return _render(family, ["params", "FLOPs/example", *[v[2] for v in variants]], cells)
+
+
+def spread_table(family: Family) -> str:
+    """Within- and between-round spread of the main pass's step time, and the rounds."""
+    pass_ = family.main_pass
+    if pass_ is None:
+        return ""
+    variants = [(pass_, xla, "XLA" if xla else "no XLA") for xla in (False, True)]
+
+    def cells(capacity: str) -> list[str]:
+        out = []
+        for p, x, _ in variants:
+            rounds = family.value(capacity, p, x, "rounds")
+            out += [
+                format_percent(family.value(capacity, p, x, "spread_within")),
+                format_percent(family.value(capacity, p, x, "spread_between")),
+                MISSING if is_missing(rounds) else str(int(rounds)),
+            ]
+        return out
+
+    headers = [f"{h} ({v[2]})" for v in variants for h in ("within", "between", "rounds")]
+    return _render(family, headers, cells)
+
+
+def _half_width(family: Family, capacity: str, pass_: str, xla: bool) -> float | None:
+    low = family.value(capacity, pass_, xla, "step_s_ci_low")
+    high = family.value(capacity, pass_, xla, "step_s_ci_high")
+    if is_missing(low) or is_missing(high):
+        return family.value(capacity, pass_, xla, "step_s_iqr")  # a store from before rounds
+    return (high - low) / 2
 
 
 def throughput_table(family: Family) -> str:
@@ -298,6 +334,8 @@ def training_table(family: Family) -> str:
                 _mean_std(ok["final_train_metric"]),
                 _mean_std(ok["final_val_metric"]),
                 _mean_std(ok["test_metric"]),
+                _mean_std(ok["final_test_error"]),
+                _mean_std(ok["best_test_error"]),
                 _mean_std(ok["gap_end"]),
                 _onset(ok["onset_epoch"]),
                 _mean_std(ok["memorisation"]),
@@ -306,7 +344,8 @@ def training_table(family: Family) -> str:
     setting_headers = ["data", *(["batch"] if show_batch else []), *(["XLA"] if show_xla else [])]
     headers = [
         *family.knob_names, *setting_headers, "seeds", "params", f"train {metric}",
-        f"val {metric}", f"test {metric}", "gap", "onset epoch", "memorisation",
+        f"val {metric}", f"test {metric}", "test error (final)",
+        "test error (early-stopped)", "gap", "onset epoch", "memorisation",
     ]  # fmt: skip
     left = keep + len(setting_headers)
     headers, rows = drop_empty_columns(headers, rows, keep=left + 1)

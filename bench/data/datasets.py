@@ -27,7 +27,9 @@ frequency); amplitudes ``a, b ~ U(0.5, 1)``, phases ``p, q ~ U(0, 2 pi)``, noise
 inseparable (logistic regression on raw values: chance); picking the largest FFT
 magnitude among the four class frequencies is right about 96% of the time.
 
-Label corruption touches training labels only; validation and test labels stay clean.
+Label corruption touches training labels only; validation and test labels stay clean, and
+the split keeps the clean training labels beside the corrupted ones
+(``Split.clean_train_labels``), so a fit can report train error on both.
 
 >>> split = load("breast_cancer", rank=1)
 >>> split.input_shape, split.num_classes, len(split.y_train), len(split.y_val), len(split.y_test)
@@ -108,10 +110,21 @@ class Split:
     y_test: np.ndarray
     num_classes: int
     input_shape: tuple[int, ...]
+    y_train_clean: np.ndarray | None = None  # the training labels before corruption
 
     @property
     def train_size(self) -> int:
         return len(self.y_train)
+
+    @property
+    def clean_train_labels(self) -> np.ndarray:
+        """The uncorrupted training labels (``y_train`` itself when nothing was corrupted).
+
+        >>> split = load("digits", rank=1, label_noise=0.2)
+        >>> round(float((split.y_train != split.clean_train_labels).mean()), 3)
+        0.2
+        """
+        return self.y_train if self.y_train_clean is None else self.y_train_clean
 
 
 def load(
@@ -137,14 +150,15 @@ def load(
     x_train, y_train, x_val, y_val, x_test, y_test = (
         np.array(a.reshape((-1, *shape)) if i % 2 == 0 else a) for i, a in enumerate(parts)
     )  # copies: callers may write to them
+    y_clean = y_train
     y_train = corrupt_labels(
-        y_train,
+        y_clean,
         spec.num_classes,
         label_noise=label_noise,
         random_labels=random_labels,
         seed=seed,
     )
-    return Split(x_train, y_train, x_val, y_val, x_test, y_test, spec.num_classes, shape)
+    return Split(x_train, y_train, x_val, y_val, x_test, y_test, spec.num_classes, shape, y_clean)
 
 
 def corrupt_labels(

@@ -150,6 +150,19 @@ def summarise(curves: Mapping[str, Sequence[float]], *, patience: int) -> CurveS
     )
 
 
+def first_at_most(values: Sequence[float], threshold: float) -> int | None:
+    """The first 1-based epoch whose value is <= ``threshold`` (e.g. the interpolation
+    epoch: noisy-label train error <= epsilon); ``None`` when none is.
+
+    >>> first_at_most([0.5, 0.2, 0.0, 0.0], 0.01), first_at_most([0.5, 0.2], 0.01)
+    (3, None)
+    """
+    for index, value in enumerate(values):
+        if _finite(value) and value <= threshold:
+            return index + 1
+    return None
+
+
 def aggregate(values: Iterable[float | None]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (n - 1) over seeds; ``None`` entries (not
     measured, e.g. no onset) are left out; one value gives a std of 0.0; none gives

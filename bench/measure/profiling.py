@@ -11,10 +11,22 @@ profile sits in the log directory's own ``plugins/profile``: so this layout list
 as exactly ``<run_name>`` (``tf.profiler`` itself would write
 ``<logdir>/<run_name>/plugins/profile/<timestamp>/``, listed as ``<run_name>/<timestamp>``;
 we profile there and move the timestamp folder). A second capture of the same run name
-replaces the first.
+replaces the first. The worker calls it as ``capture(program.step, logdir=run_dir /
+"tensorboard", run_name=cell.slug, steps=settings.profile_steps, step_name="train")``
+(the examples here are cheap; a capture needs TensorFlow and a built model).
 
->>> # capture(program.step, logdir=run_dir / "tensorboard", run_name=cell.slug,
->>> #         steps=3, step_name="train")
+Step markers and the Overview Page: xprof groups a host-only profile into steps from the
+``Trace(step_name, step_num=i, _r=1)`` markers, *unless* the profile holds a TensorFlow
+``while`` loop that ran more than one iteration: then its event grouping
+(``EventForest::ProcessTensorFlowLoop``/``CreateEventGroups`` in tsl's
+``group_events.cc``) makes each loop iteration a group and ignores the markers, so
+no marker gets a ``group_id``, no step is found, and the Overview Page says "No step
+marker observed". A profiled step must therefore be one call without an in-graph loop
+(the timed K-step loop is one). Blocks whose layers loop in the graph (Keras RNNs) hit
+the same rule.
+
+>>> profile_folder(Path("tb"), "dense_units=16_b4_train_cpu").as_posix()
+'tb/plugins/profile/dense_units=16_b4_train_cpu'
 """
 
 from __future__ import annotations
@@ -56,9 +68,8 @@ def capture(
     ``profile_peak_bytes`` is the peak of those steps (the memory profile's lifetime peak
     is the peak since the last reset). ``capture_s`` is the whole cost of profiling the
     cell: warm-up step, profiled steps, writing the xplane and reading it back.
-
-    >>> # result = capture(lambda i: 0.0, logdir=Path("tb"), run_name="cell", steps=2,
-    >>> #                  step_name="train")
+    For example ``capture(program.step, logdir=Path("tb"), run_name="cell", steps=3,
+    step_name="train")`` files ``tb/plugins/profile/cell/<host>.xplane.pb``.
     """
     import tensorflow as tf
 
@@ -91,9 +102,8 @@ def read_profile(
     """(peak bytes, top allocating ops at the peak, top ops by self time) of an xplane.
 
     A part the converters cannot produce becomes ``None`` or ``({"error": why},)``, and a
-    `ProfileWarning` says so.
-
-    >>> # peak, alloc_ops, top_ops = read_profile(Path(result.profile_path))
+    `ProfileWarning` says so. ``read_profile(Path(result.profile_path))`` reads back
+    what `capture` stored.
     """
     problems: list[str] = []
     peak: int | None = None
@@ -213,8 +223,8 @@ def top_self_time_ops(tables: list[dict[str, Any]]) -> tuple[dict[str, Any], ...
 def step_markers(xplane: Path, step_name: str) -> list[int]:
     """The ``step_num`` of every step marker named ``step_name`` in an xplane.
 
-    >>> # step_markers(Path(result.profile_path), "train")
-    >>> # [0, 1, 2]
+    A capture of three steps gives ``[0, 1, 2]``. The markers being in the file does not
+    mean the Overview Page finds them: see `overview_step_times`.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -232,6 +242,16 @@ def step_markers(xplane: Path, step_name: str) -> list[int]:
                     if stat_names.get(stat.metadata_id) == "step_num":
                         found.append(_stat_value(stat))
     return sorted(found)
+
+
+def overview_step_times(xplane: Path) -> dict[str, float]:
+    """Step name -> step time in ms, as the Overview Page's step-time graph shows them.
+
+    Empty when the viewer found no steps (it then says "No step marker observed").
+    """
+    tables = _tool_json(xplane, "overview_page")
+    analysis = tables[1]  # the input-pipeline table: one row per step
+    return {row["c"][0]["v"]: float(row["c"][-1]["v"]) for row in analysis.get("rows", [])}
 
 
 def profile_folder(logdir: Path, run_name: str) -> Path:

@@ -16,7 +16,14 @@ Forward loops read one of two distinct batches per step (indexed by the loop cou
 accumulate the outputs, so the compiler can neither hoist the model out of the loop nor
 drop it as dead code.
 
->>> # measure_model(model, x, y, pass_="train", xla=False, settings=RunSettings())
+>>> from bench.spec.cell import Cell
+>>> from bench.measure.model import build_model
+>>> cell = Cell("dense", (("units", 4),), (4,), 2, "train")
+>>> x = np.zeros((2, 2, 4), np.float32); y = np.zeros((2, 2), np.int32)
+>>> program = make_program(build_model(cell, fixed_batch=True), x, y, pass_="train", xla=False)
+>>> timing = measure_round(program, RunSettings(repeats=2, min_sample_s=0.001), steps=5)
+>>> timing.steps_per_sample, len(timing.samples_s)
+(5, 2)
 """
 
 from __future__ import annotations
@@ -104,18 +111,28 @@ def make_program(
     def run(num_steps: int) -> float:
         return float(loop(tf.constant(num_steps, tf.int32)).numpy())
 
+    # A profiled step is one call of the step alone, with no loop around it: xprof groups
+    # a profile's steps by in-graph loop iterations when it finds a while loop, and then
+    # ignores the Trace step markers (the Overview Page would show no step times).
+    single = tf.function(one_step, jit_compile=False, reduce_retracing=True)
+
     def step(index: int) -> float:
-        return run(1)
+        return float(single(tf.constant(index, tf.int32)).numpy())
 
     return StepProgram(run=run, step=step)
 
 
-def time_program(program: StepProgram, settings: RunSettings) -> ModelTiming:
-    """Compile (first call), calibrate K, discard warm-up, then take the samples."""
+def measure_round(
+    program: StepProgram, settings: RunSettings, *, steps: int | None = None
+) -> ModelTiming:
+    """One round: compile (first call), calibrate K unless ``steps`` gives it (later
+    rounds reuse the first round's K, so every round times the same work), discard
+    warm-up, then take ``settings.repeats`` samples."""
     start = time.perf_counter()
     program.run(1)
     compile_s = time.perf_counter() - start
-    steps = calibrate(program.run, settings.min_sample_s, settings.max_steps_per_sample)
+    if steps is None:
+        steps = calibrate(program.run, settings.min_sample_s, settings.max_steps_per_sample)
     warmup = tuple(_sample(program.run, steps) for _ in range(settings.warmup))
     samples = tuple(_sample(program.run, steps) for _ in range(settings.repeats))
     return ModelTiming(compile_s, steps, samples, warmup)

@@ -1,41 +1,61 @@
 """The runner: executes a spec's cells in worker processes and never loses a result.
 
-A worker runs many cells in a row (TensorFlow is imported once). A cell that crashes
-the worker (even a segfault), hangs past its timeout, or grows past the memory limit is
-recorded as ``failed`` with its reason and the tail of the worker's log, and the next
-cell gets a fresh worker; a worker that cannot start or a probe that fails is recorded
-too, and the run goes on. Every finished cell is committed to the store at once, so an
-interrupted run resumes where it stopped. The runner process runs no TensorFlow work (it
-imports Keras only through ``blocks``, to validate configs).
+A timing cell is measured in ``rounds``. Every round starts a **fresh worker** (so no
+round shares a process's state with another) with TensorFlow's default CPU allocator,
+and runs that round's cells in a **shuffled order** (seed: the run's ``seed`` and the
+round number, so the order is recorded by the config), so drift in the machine spreads
+over all cells instead of biasing a few. Each finished round of a cell is stored at
+once. Then the **extras** of every timing cell (allocator peak, XLA check, Keras step,
+profile) run in workers with the BFC allocator, outside the timed rounds; a profiled
+cell gets a worker of its own, so its memory profile holds only its own memory. Fit
+cells run last. The **canary** (`bench.measure.canary`) runs at the start of every round
+and at the end, beside a reading of the machine's CPU counters (`bench.orchestrate.machine`).
 
->>> # Runner(store, out_dir).run(spec, run_id=None) -> RunSummary
+A cell that crashes the worker (even a segfault), hangs past its timeout, or grows past
+the memory limit is recorded as ``failed`` with its reason and the tail of the worker's
+log, is not retried in later rounds, and the next cell gets a fresh worker; a worker that
+cannot start or a probe that fails is recorded too, and the run goes on. An interrupted
+run resumes where it stopped, round by round. The runner process runs no TensorFlow work.
+
+>>> settings = RunSettings(rounds=2, seed=7)
+>>> cells = [Cell("dense", (("units", u),), (4,), 2, "train") for u in (1, 2, 3)]
+>>> [c.knob_dict["units"] for c in round_order(cells, settings, 1)]
+[3, 1, 2]
+>>> round_order(cells, settings, 1) == round_order(cells, settings, 1)  # recorded by seed
+True
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bench.orchestrate.env import fingerprint
-from bench.results.records import CellResult
+from bench.orchestrate.machine import CpuCounters, machine_state
+from bench.results.records import CellResult, Reply, assemble
 from bench.results.store import Store
-from bench.spec.cell import Cell
+from bench.spec.cell import TIMING_PASSES, Cell
 from bench.spec.config import RunSettings, Spec
 
 READY_TIMEOUT_S = 180.0
 LOG_TAIL_CHARS = 3000
 MAX_START_FAILURES = 3  # consecutive worker start failures before the run gives up
+# The worker program. BLOCKBENCH_WORKER_MODULE names another module that speaks the same
+# protocol (the tests' stub worker, which needs no TensorFlow).
+WORKER_MODULE = "bench.worker"
+WORKER_VARIABLE = "BLOCKBENCH_WORKER_MODULE"
 
 
 class WorkerDied(RuntimeError):
@@ -55,10 +75,23 @@ class Worker:
     gpu: bool = False
 
     @classmethod
-    def start(cls, settings: RunSettings, run_dir: Path, *, python: str = sys.executable) -> Worker:
+    def start(
+        cls,
+        settings: RunSettings,
+        run_dir: Path,
+        *,
+        python: str = sys.executable,
+        module: str = WORKER_MODULE,
+        bfc: bool = False,
+    ) -> Worker:
+        """Start a worker; ``bfc`` selects TensorFlow's BFC CPU allocator (measurable
+        peaks) instead of the default one (what the timed rounds use)."""
         log_path = run_dir / "worker.log"
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-        env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
+        if bfc:
+            env["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         # The worker runs in the caller's folder (relative plugin paths keep working) and
         # finds blockbench through PYTHONPATH; the run folder is absolute.
@@ -66,7 +99,7 @@ class Worker:
             p for p in (_project_root(), os.environ.get("PYTHONPATH", "")) if p
         )
         process = subprocess.Popen(
-            [python, "-m", "bench.worker", json.dumps(settings.to_dict()), str(run_dir.resolve())],
+            [python, "-m", module, json.dumps(settings.to_dict()), str(run_dir.resolve())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -121,6 +154,14 @@ class Worker:
                         f"{memory_limit / 2**30:.1f} GiB (worker killed)"
                     )
 
+    def cpu_seconds(self) -> float:
+        """CPU time the worker has used so far (user + system, all threads)."""
+        try:
+            times = psutil.Process(self.process.pid).cpu_times()
+            return times.user + times.system
+        except psutil.Error:
+            return 0.0
+
     def rss(self) -> int:
         try:
             return psutil.Process(self.process.pid).memory_info().rss
@@ -146,14 +187,6 @@ class Worker:
             if stream:
                 stream.close()
 
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(max(0, log.seek(0, os.SEEK_END) - chars))
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
-
     def _death_reason(self) -> str:
         code = self.process.wait()
         if code < 0:
@@ -173,8 +206,9 @@ class RunSummary:
     skipped_done: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
-    cells_s: float = 0.0  # sum of the cells' own wall time, measured in the workers
-    startup_s: float = 0.0  # worker starts (TensorFlow import) and probes
+    cells_s: float = 0.0  # the cells' own time: rounds, extras and fits, as the runner saw it
+    startup_s: float = 0.0  # worker starts (TensorFlow import), probes and canaries
+    phases_s: dict[str, float] = field(default_factory=dict)  # rounds, extras, fit
 
     @property
     def overhead_fraction(self) -> float:
@@ -184,14 +218,22 @@ class RunSummary:
 Progress = Callable[[int, int, Cell | None, CellResult | None], None]
 
 
+def round_order(cells: Sequence[Cell], settings: RunSettings, round_: int) -> list[Cell]:
+    """The cells of one round in their shuffled order, from the run's seed and the round."""
+    ordered = sorted(cells, key=lambda c: c.cell_id)
+    random.Random(f"{settings.seed}:{round_}").shuffle(ordered)
+    return ordered
+
+
 class Runner:
-    """Runs specs into a store. One cell at a time: two cells never share the machine."""
+    """Runs specs into a store. One worker at a time: two cells never share the machine."""
 
     def __init__(self, store: Store, out_dir: Path, *, python: str = sys.executable,
-                 memory_limit: int | None = None) -> None:  # fmt: skip
+                 memory_limit: int | None = None, worker_module: str | None = None) -> None:  # fmt: skip
         self.store = store
         self.out_dir = Path(out_dir).resolve()
         self.python = python
+        self.worker_module = worker_module or os.environ.get(WORKER_VARIABLE, WORKER_MODULE)
         total = psutil.virtual_memory().total
         self.memory_limit = memory_limit if memory_limit is not None else int(total * 0.8)
 
@@ -255,120 +297,289 @@ class Runner:
         summary = RunSummary(run_id, total=len(todo), skipped_done=len(todo) - len(missing))
         run_dir = self.out_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
-        worker: Worker | None = None
-        probed = set(self.store.probes(run_id))
-        start_failures = 0
+        session = _Session(self, spec, run_id, run_dir, summary, progress, missing)
         try:
-            for index, cell in enumerate(missing):
-                if progress:
-                    progress(index, len(missing), cell, None)
-                t0 = time.perf_counter()
-                worker, failure = self._ready_worker(worker, spec.settings, run_dir)
-                if worker is not None and cell.device not in probed and cell.pass_ != "fit":
-                    worker = self._probe(worker, run_id, cell.device, spec.settings)
-                    probed.add(cell.device)
-                    worker, failure = self._ready_worker(worker, spec.settings, run_dir)
-                summary.startup_s += time.perf_counter() - t0
-                if worker is None:
-                    start_failures += 1
-                    reason, _, tail = failure.partition("\n")
-                    result = CellResult("failed", reason=reason, traceback=tail)
-                    self._finish_cell(run_id, cell, result, summary, progress, index, missing)
-                    if start_failures >= MAX_START_FAILURES:
-                        raise RunnerError(
-                            f"{start_failures} workers in a row failed to start ({reason}); "
-                            f"finished cells are stored; see {run_dir / 'worker.log'}"
-                        )
-                    continue
-                start_failures = 0
-                result, worker = self._run_one(worker, cell, spec.settings)
-                self._finish_cell(run_id, cell, result, summary, progress, index, missing)
+            session.run()
         finally:
-            if worker is not None:
-                worker.close()
+            session.close()
             summary.wall_s = time.perf_counter() - start
-        if set(c.cell_id for c in spec.cells) <= self.store.finished_cell_ids(run_id):
+        if {c.cell_id for c in spec.cells} <= self.store.finished_cell_ids(run_id):
             self.store.finish_run(run_id)
         return summary
 
-    def _ready_worker(
-        self, worker: Worker | None, settings: RunSettings, run_dir: Path
-    ) -> tuple[Worker | None, str]:
-        """The live worker, or a fresh one; ``(None, reason)`` when one cannot start."""
-        if worker is not None and worker.process.poll() is None:
-            return worker, ""
-        try:
-            return Worker.start(settings, run_dir, python=self.python), ""
-        except WorkerDied as error:
-            return None, str(error)
-
-    def _finish_cell(
-        self,
-        run_id: str,
-        cell: Cell,
-        result: CellResult,
-        summary: RunSummary,
-        progress: Progress | None,
-        index: int,
-        missing: Sequence[Cell],
-    ) -> None:
-        self.store.record(run_id, cell, result)
-        summary.ran += 1
-        summary.cells_s += result.wall_s
-        summary.counts[result.status] = summary.counts.get(result.status, 0) + 1
-        if progress:
-            progress(index + 1, len(missing), cell, result)
-
-    def _memory_limit(self, settings: RunSettings) -> int:
+    def memory_limit_for(self, settings: RunSettings) -> int:
         if settings.memory_limit_gb > 0:
             return int(settings.memory_limit_gb * 2**30)
         return self.memory_limit
 
-    def _probe(
-        self, worker: Worker, run_id: str, device: str, settings: RunSettings
-    ) -> Worker | None:
-        """Measure the device's peak once; a failed probe is stored with its reason (and
-        "% of peak" stays empty) and returns no worker if the probe took it down."""
+
+class _Session:
+    """One invocation of `Runner.run`: the phases, the live worker, the bookkeeping."""
+
+    def __init__(self, runner: Runner, spec: Spec, run_id: str, run_dir: Path,
+                 summary: RunSummary, progress: Progress | None, missing: list[Cell]) -> None:  # fmt: skip
+        self.runner = runner
+        self.store = runner.store
+        self.settings = spec.settings
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.summary = summary
+        self.progress = progress
+        self.timing = [c for c in missing if c.pass_ in TIMING_PASSES]
+        self.fits = [c for c in missing if c.pass_ not in TIMING_PASSES]
+        self.stored = self.store.rounds(run_id)  # cell id -> round -> reply (resume)
+        self.final: set[str] = set()  # cells recorded whole during this session
+        self.worker: Worker | None = None
+        self.worker_bfc = False
+        self.start_failures = 0
+        self.probed = set(self.store.probes(run_id))
+        self.canary_seq = len(self.store.canaries(run_id))
+        self.counters: CpuCounters | None = None
+        rounds = self.settings.rounds
+        self.units = len(self.fits) + sum(
+            rounds - len(self.stored.get(c.cell_id, {})) + 1 for c in self.timing
+        )
+        self.done_units = 0
+
+    # -- phases ---------------------------------------------------------------------
+    def run(self) -> None:
+        for round_ in range(1, self.settings.rounds + 1):
+            self._phase("rounds", lambda r=round_: self._round(r))
+        if self.timing and self.settings.canary:
+            self._canary("end", self.settings.rounds)
+        self._close_worker()
+        self._phase("extras", self._extras)
+        self._phase("fit", self._fit_cells)
+
+    def _phase(self, name: str, body: Callable[[], None]) -> None:
+        start = time.perf_counter()
         try:
-            worker.send({"op": "probe", "device": device})
-            reply = worker.receive(settings.timeout_s, memory_limit=self._memory_limit(settings))
+            body()
+        finally:
+            elapsed = time.perf_counter() - start
+            self.summary.phases_s[name] = self.summary.phases_s.get(name, 0.0) + elapsed
+
+    def _round(self, round_: int) -> None:
+        cells = [
+            c
+            for c in round_order(self.timing, self.settings, round_)
+            if c.cell_id not in self.final and round_ not in self.stored.get(c.cell_id, {})
+        ]
+        if not cells:
+            return
+        self._close_worker()  # every round starts in a fresh process
+        if self.settings.canary:
+            self._canary("before round", round_)
+        for position, cell in enumerate(cells):
+            if cell.cell_id in self.final:
+                continue
+            if cell.device not in self.probed:
+                self._probe(cell.device)
+            self._tick(cell, None)
+            steps = self._stored_steps(cell)
+            request = {"op": "round", "cell": cell.to_dict(), "round": round_,
+                       "position": position, "steps": steps}  # fmt: skip
+            reply = self._ask(cell, request, bfc=False)
+            self.done_units += 1
+            if reply.status == "ok":
+                self.store.record_round(self.run_id, cell, round_, asdict(reply))
+                self.stored.setdefault(cell.cell_id, {})[round_] = asdict(reply)
+                self._tick(cell, None)
+            else:  # failed or skipped: final now, no later rounds
+                self._record(cell, CellResult(reply.status, reply.reason, reply.traceback,
+                                              warnings=reply.warnings))  # fmt: skip
+
+    def _extras(self) -> None:
+        for cell in self.timing:
+            if cell.cell_id in self.final:
+                continue
+            self._tick(cell, None)
+            if cell.profile:
+                self._close_worker()  # its profile shows only its own memory
+            start = time.perf_counter()
+            extras = self._ask(cell, {"op": "extras", "cell": cell.to_dict()}, bfc=True)
+            if cell.profile:
+                self._close_worker()
+            self.done_units += 1
+            replies = [Reply.from_dict(r) for _, r in sorted(self.stored[cell.cell_id].items())]
+            result = assemble(replies[0].costs, replies, extras)
+            wall = sum(_round_wall(r) for r in replies) + time.perf_counter() - start
+            self._record(cell, CellResult(**{**vars(result), "wall_s": wall}))
+
+    def _fit_cells(self) -> None:
+        for cell in self.fits:
+            self._tick(cell, None)
+            worker = self._worker(bfc=False)
+            if worker is None:
+                self._record(cell, CellResult("failed", reason=self._start_failure, wall_s=0.0))
+                continue
+            start = time.perf_counter()
+            try:
+                reply = self._exchange(worker, {"op": "cell", "cell": cell.to_dict()})
+                if reply.get("op") != "result":
+                    raise WorkerDied(f"worker replied {reply!r} instead of a result")
+                result = CellResult.from_dict(reply["result"])
+            except (TimeoutError, MemoryError, WorkerDied) as error:
+                result = self._death(error, start)
+            self.done_units += 1
+            self._record(cell, result)
+
+    # -- workers --------------------------------------------------------------------
+    def _ask(self, cell: Cell, request: dict[str, Any], *, bfc: bool) -> Reply:
+        """Send one request for ``cell``; a dead, hung or bloated worker becomes a failed
+        reply (with the log tail) and the next request gets a fresh worker."""
+        worker = self._worker(bfc=bfc)
+        if worker is None:
+            return Reply("failed", reason=self._start_failure.partition("\n")[0],
+                         traceback=self._start_failure.partition("\n")[2])  # fmt: skip
+        start = time.perf_counter()
+        try:
+            reply = self._exchange(worker, request)
+            if reply.get("op") != "reply":
+                raise WorkerDied(f"worker replied {reply!r} instead of a reply")
+            parsed = Reply.from_dict(reply["reply"])
+        except (TimeoutError, MemoryError, WorkerDied) as error:
+            failed = self._death(error, start)
+            return Reply("failed", reason=failed.reason, traceback=failed.traceback)
+        self.summary.cells_s += time.perf_counter() - start
+        return parsed
+
+    def _exchange(self, worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+        self._log_offset = _size(worker.log_path)
+        worker.send(request)
+        limit = self.runner.memory_limit_for(self.settings)
+        return worker.receive(self.settings.timeout_s, memory_limit=limit)
+
+    def _death(self, error: Exception, start: float) -> CellResult:
+        worker = self.worker
+        tail = _read_from(worker.log_path, self._log_offset)[-LOG_TAIL_CHARS:] if worker else ""
+        if worker is not None:
+            worker.kill()
+            worker.close()
+        self.worker = None
+        elapsed = time.perf_counter() - start
+        self.summary.cells_s += elapsed
+        return CellResult("failed", reason=str(error), traceback=tail, wall_s=elapsed)
+
+    def _worker(self, *, bfc: bool, counted: bool = True) -> Worker | None:
+        """The live worker, or a fresh one; ``None`` when one cannot start (a cell's
+        request counts toward the consecutive start failures that stop the run)."""
+        if self.worker is not None and self.worker_bfc != bfc:
+            self._close_worker()
+        if self.worker is not None and self.worker.process.poll() is None:
+            return self.worker
+        start = time.perf_counter()
+        try:
+            self.worker = Worker.start(self.settings, self.run_dir, python=self.runner.python,
+                                       module=self.runner.worker_module, bfc=bfc)  # fmt: skip
+            self.worker_bfc = bfc
+            self.start_failures = 0
+            return self.worker
+        except WorkerDied as error:
+            self.worker = None
+            self.start_failures += counted
+            self._start_failure = str(error)
+            return None
+        finally:
+            self.summary.startup_s += time.perf_counter() - start
+
+    def _close_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def close(self) -> None:
+        self._close_worker()
+
+    # -- probes and canaries ----------------------------------------------------------
+    def _probe(self, device: str) -> None:
+        """Measure the device's peak once per run; a failure is stored with its reason."""
+        self.probed.add(device)
+        worker = self._worker(bfc=False, counted=False)
+        start = time.perf_counter()
+        try:
+            if worker is None:
+                raise WorkerDied(self._start_failure.partition("\n")[0])
+            reply = self._exchange(worker, {"op": "probe", "device": device})
             probe = reply.get("probe") or {"peak_flops": None, "reason": str(reply)}
         except (TimeoutError, MemoryError, WorkerDied) as error:
-            worker.kill()
-            worker.close()
-            self.store.set_probe(run_id, device, None, {"reason": f"probe failed: {error}"})
-            return None
-        self.store.set_probe(run_id, device, probe.get("peak_flops"), probe)
-        return worker
+            self._death(error, start)
+            probe = {"peak_flops": None, "reason": f"probe failed: {error}"}
+        self.summary.startup_s += time.perf_counter() - start
+        self.store.set_probe(self.run_id, device, probe.get("peak_flops"), probe)
 
-    def _run_one(self, worker: Worker, cell: Cell,
-                 settings: RunSettings) -> tuple[CellResult, Worker | None]:  # fmt: skip
-        """Run one cell; on any worker death return a failed result and no worker."""
+    def _canary(self, when: str, round_: int) -> None:
+        """Time the fixed reference workload, with the machine's state since the last one."""
+        worker = self._worker(bfc=False, counted=False)
         start = time.perf_counter()
-        log_size = _size(worker.log_path)
+        detail: dict[str, Any] = {"when": when, "round": round_}
         try:
-            worker.send({"op": "cell", "cell": cell.to_dict()})
-            reply = worker.receive(settings.timeout_s, memory_limit=self._memory_limit(settings))
-            if reply.get("op") != "result":
-                raise WorkerDied(f"worker replied {reply!r} instead of a result")
-            return CellResult.from_dict(reply["result"]), worker
+            if worker is None:
+                raise WorkerDied(self._start_failure.partition("\n")[0])
+            reply = self._exchange(worker, {"op": "canary"})
+            detail.update(reply.get("canary") or {"reason": str(reply)})
         except (TimeoutError, MemoryError, WorkerDied) as error:
-            worker.kill()
-            tail = _read_from(worker.log_path, log_size)[-LOG_TAIL_CHARS:]
-            worker.close()
-            result = CellResult(
-                "failed",
-                reason=str(error),
-                traceback=tail,
-                wall_s=time.perf_counter() - start,
+            self._death(error, start)
+            detail["reason"] = f"canary failed: {error}"
+        now = CpuCounters.read(own_cpu_s=self._own_cpu())
+        if self.counters is not None:
+            detail["machine"] = asdict(machine_state(self.counters, now))
+        self.counters = now
+        self.store.record_canary(self.run_id, self.canary_seq, detail)
+        self.canary_seq += 1
+        self.summary.startup_s += time.perf_counter() - start
+
+    def _own_cpu(self) -> float:
+        """CPU seconds used by this runner and every worker it started (dead ones too)."""
+        me = psutil.Process()
+        times = me.cpu_times()
+        return times.user + times.system + times.children_user + times.children_system + (
+            self.worker.cpu_seconds() if self.worker else 0.0
+        )
+
+    # -- bookkeeping ------------------------------------------------------------------
+    def _stored_steps(self, cell: Cell) -> int | None:
+        """K from the cell's earliest stored round, so every round times the same work."""
+        rounds = self.stored.get(cell.cell_id, {})
+        for _, reply in sorted(rounds.items()):
+            steps = (reply.get("round") or {}).get("steps_per_sample")
+            if steps:
+                return int(steps)
+        return None
+
+    def _record(self, cell: Cell, result: CellResult) -> None:
+        self.store.record(self.run_id, cell, result)
+        if self.start_failures >= MAX_START_FAILURES:
+            raise RunnerError(
+                f"{self.start_failures} workers in a row failed to start "
+                f"({self._start_failure.partition(chr(10))[0]}); finished cells are stored; "
+                f"see {self.run_dir / 'worker.log'}"
             )
-            return result, None
+        self.final.add(cell.cell_id)
+        self.summary.ran += 1
+        self.summary.counts[result.status] = self.summary.counts.get(result.status, 0) + 1
+        if cell.pass_ in TIMING_PASSES and result.status != "ok":
+            # a round failed: the cell's later rounds and its extras will not run
+            self.done_units += max(0, self.settings.rounds - len(self.stored.get(cell.cell_id, {})))
+        self._tick(cell, result)
+
+    def _tick(self, cell: Cell, result: CellResult | None) -> None:
+        if self.progress:
+            self.progress(min(self.done_units, self.units), self.units, cell, result)
+
+
+def _round_wall(reply: Reply) -> float:
+    round_ = reply.round
+    if round_ is None:
+        return 0.0
+    return round_.build_s + round_.compile_s + sum(round_.warmup_s) * round_.steps_per_sample + (
+        sum(round_.samples_s) * round_.steps_per_sample
+    )
 
 
 def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
     """The deterministic ``index``-th of ``count`` shards (1-based), balanced by cell id.
 
-    >>> from bench.spec.cell import Cell
     >>> cells = [Cell("dense", (("units", u),), (4,), 2, "train") for u in range(1, 8)]
     >>> sum(len(shard(cells, k, 3)) for k in (1, 2, 3))
     7
@@ -381,7 +592,7 @@ def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
 
 
 def _project_root() -> str:
-    return str(Path(__file__).resolve().parent.parent)
+    return str(Path(__file__).resolve().parents[2])
 
 
 def _size(path: Path) -> int:

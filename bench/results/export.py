@@ -20,18 +20,15 @@ from typing import Any, TextIO
 
 from bench.results.rows import (
     CELL_COLUMNS,
-    CURVE_COLUMNS,
     FIT_COLUMNS,
     cell_row,
+    curve_columns,
     curve_rows,
     fit_row,
     peak_flops_by_device,
 )
 from bench.results.stats import Stats, quartiles
 from bench.results.store import Store
-
-TABLES = ("cells", "fits", "curves")
-FORMATS = ("csv", "json", "pytest-benchmark")
 
 
 def table_rows(store: Store, run_id: str, table: str) -> tuple[list[dict[str, Any]], Sequence[str]]:
@@ -43,8 +40,9 @@ def table_rows(store: Store, run_id: str, table: str) -> tuple[list[dict[str, An
     if table == "fits":
         return [r for r in (fit_row(s) for s in stored) if r is not None], FIT_COLUMNS
     if table == "curves":
-        return [row for s in stored for row in curve_rows(s)], CURVE_COLUMNS
-    raise ValueError(f"unknown table {table!r}; expected one of {list(TABLES)}")
+        rows = [row for s in stored for row in curve_rows(s)]
+        return rows, curve_columns(rows)
+    raise ValueError(f"unknown table {table!r}; expected one of cells, fits, curves")
 
 
 def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextIO) -> None:

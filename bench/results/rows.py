@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.results.stats import Stats
+from bench.results.stats import RoundStats, Stats
 from bench.results.store import StoredCell
 
 TRAIN_FLOP_FACTOR = 3  # a train step ~ forward + backward (2x forward)
@@ -27,7 +27,8 @@ CELL_COLUMNS = (
     "pass", "device", "xla", "dtype_policy", "status", "reason", "params", "params_trainable",
     "flops", "flops_per_step", "build_s", "compile_s", "steps_per_sample", "num_samples",
     "step_s_median", "step_s_iqr", "step_s_min", "step_s_max", "step_s_mean", "step_s_std",
-    "noisy", "samples_s", "samples_per_s", "gflops_per_s", "peak_flops", "pct_of_peak",
+    "noisy", "samples_s", "rounds", "step_s_ci_low", "step_s_ci_high", "step_s_ci_rel",
+    "spread_within", "spread_between", "round_medians_s", "round_pids", "samples_per_s", "gflops_per_s", "peak_flops", "pct_of_peak",
     "fit_step_s", "xla_max_abs_diff", "xla_fallback", "tf32", "peak_bytes", "peak_bytes_estimate",
     "peak_ratio", "rss_peak_bytes", "allocator", "profile_path", "profile_peak_bytes", "top_ops",
     "warnings", "wall_s",
@@ -39,13 +40,14 @@ FIT_COLUMNS = (
     "learning_rate", "patience", "status", "reason", "params",
     "metric", "epochs_run", "final_val_metric", "best_val_metric", "best_epoch", "test_metric",
     "gap_end", "gap_best", "onset_epoch", "memorisation", "diverged_epoch", "fit_wall_s",
-    "train_size",
+    "train_size", "until", "epsilon", "stopped", "interpolation_epoch", "final_test_error",
+    "best_test_error", "final_train_error", "final_train_error_clean", "final_val_error",
 )  # fmt: skip
 
+# The fixed columns of a curve row; every metric a fit recorded follows as a column.
 CURVE_COLUMNS = (
     "run_id", "cell_id", "group_id", "block", "knobs", "dataset", "seed", "label_noise",
-    "random_labels", "learning_rate", "params", "epoch", "train_loss", "val_loss",
-    "train_metric", "val_metric",
+    "random_labels", "learning_rate", "params", "epoch",
 )  # fmt: skip
 
 
@@ -97,16 +99,25 @@ def cell_row(stored: StoredCell, peak_flops: dict[str, float | None]) -> dict[st
     )
     if timing.samples_s:
         stats = Stats.from_samples(timing.samples_s)
+        rounds = RoundStats.from_rounds(timing.round_samples)
         row.update(
             num_samples=stats.count,
-            step_s_median=stats.median,
+            step_s_median=rounds.median,
             step_s_iqr=stats.iqr,
             step_s_min=stats.min,
             step_s_max=stats.max,
             step_s_mean=stats.mean,
             step_s_std=stats.stddev,
-            noisy=stats.noisy,
+            noisy=rounds.noisy,
             samples_s=json.dumps(list(timing.samples_s)),
+            rounds=rounds.rounds,
+            step_s_ci_low=rounds.ci_low,
+            step_s_ci_high=rounds.ci_high,
+            step_s_ci_rel=rounds.relative_ci,
+            spread_within=rounds.within,
+            spread_between=rounds.between,
+            round_medians_s=json.dumps(list(rounds.round_medians)),
+            round_pids=json.dumps([r.pid for r in timing.ok_rounds]),
             samples_per_s=stored.cell.batch_size / stats.median,
             gflops_per_s=timing.flops_per_step / stats.median / 1e9,
         )
@@ -147,6 +158,8 @@ def fit_row(stored: StoredCell) -> dict[str, Any] | None:
         epochs=settings.epochs,
         learning_rate=settings.learning_rate,
         patience=settings.patience,
+        until=settings.until,
+        epsilon=settings.epsilon,
     )
     fit = stored.result.fit
     if fit is not None:
@@ -155,13 +168,17 @@ def fit_row(stored: StoredCell) -> dict[str, Any] | None:
 
 
 def curve_rows(stored: StoredCell) -> list[dict[str, Any]]:
-    """One row per epoch of a fit cell's curves (empty for timing cells)."""
+    """One row per evaluated epoch of a fit cell's curves (empty for timing cells), with
+    a column per recorded metric. Curves list their epochs under ``"epoch"``; older
+    results, which have none, were evaluated every epoch."""
     fit, settings = stored.result.fit, stored.cell.fit
     if fit is None or settings is None:
         return []
     base = _base(stored)
+    curves = dict(fit.curves)
+    epochs = curves.pop("epoch", None) or list(range(1, fit.epochs_run + 1))
     rows = []
-    for index in range(fit.epochs_run):
+    for index, epoch in enumerate(epochs):
         row = {k: base.get(k) for k in ("run_id", "cell_id", "group_id", "block", "knobs")}
         row.update(
             dataset=settings.dataset,
@@ -170,13 +187,22 @@ def curve_rows(stored: StoredCell) -> list[dict[str, Any]]:
             random_labels=settings.random_labels,
             learning_rate=settings.learning_rate,
             params=fit.params,
-            epoch=index + 1,
+            epoch=epoch,
         )
-        for name in ("train_loss", "val_loss", "train_metric", "val_metric"):
-            values = fit.curves.get(name) or []
+        for name, values in curves.items():
             row[name] = values[index] if index < len(values) else None
         rows.append(row)
     return rows
+
+
+def curve_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The fixed curve columns, then every metric column in the order first seen.
+
+    >>> curve_columns([{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "test_error": 0.1}])[-3:]
+    ('epoch', 'val_loss', 'test_error')
+    """
+    extra = dict.fromkeys(k for row in rows for k in row if k not in CURVE_COLUMNS)
+    return (*CURVE_COLUMNS, *extra)
 
 
 def peak_flops_by_device(probes: dict[str, dict[str, Any]]) -> dict[str, float | None]:

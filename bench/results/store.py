@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.spec.cell import Cell
 from bench.results.records import CellResult
-from bench.results.stats import Stats
+from bench.spec.cell import Cell
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rounds and canaries tables; measurements keep only the result
 STORE_FILENAME = "blockbench.sqlite"
 
 _SCHEMA = """
@@ -60,12 +59,6 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE TABLE IF NOT EXISTS measurements (
     run_id TEXT NOT NULL,
     cell_id TEXT NOT NULL,
-    step_s_median REAL,
-    step_s_iqr REAL,
-    step_s_min REAL,
-    step_s_mean REAL,
-    step_s_std REAL,
-    samples_json TEXT NOT NULL,
     result_json TEXT NOT NULL,
     PRIMARY KEY (run_id, cell_id)
 );
@@ -82,7 +75,7 @@ CREATE TABLE IF NOT EXISTS fits (
     result_json TEXT NOT NULL,
     PRIMARY KEY (run_id, cell_id)
 );
-CREATE TABLE IF NOT EXISTS curves (
+CREATE TABLE IF NOT EXISTS curves (  -- schema 1 only: curves are read from fits.result_json
     run_id TEXT NOT NULL,
     cell_id TEXT NOT NULL,
     epoch INTEGER NOT NULL,
@@ -94,7 +87,25 @@ CREATE TABLE IF NOT EXISTS curves (
 );
 """
 
-_CELL_TABLES = ("cells", "measurements", "failures", "fits", "curves")
+# Added in schema 2; created in older stores when they are opened.
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS rounds (
+    run_id TEXT NOT NULL,
+    cell_id TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    reply_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, cell_id, round)
+);
+CREATE TABLE IF NOT EXISTS canaries (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    detail_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"""
+
+_CELL_TABLES = ("cells", "measurements", "failures", "fits", "curves", "rounds")
 
 
 class StoreError(RuntimeError):
@@ -138,8 +149,9 @@ def store_path(out_dir: str | Path) -> Path:
 class Store:
     """An open results store (a SQLite file). Opening checks the schema version."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, upgrade: bool = True) -> None:
         self.path = Path(path)
+        self._writable = upgrade
         if not create and not self.path.exists():
             raise StoreError(f"no results store at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +182,7 @@ class Store:
         if tables and "meta" not in tables:
             raise StoreError(f"{self.path} is an SQLite file but not a blockbench store")
         if not tables:
-            self._db.executescript(_SCHEMA)  # idempotent CREATE IF NOT EXISTS
+            self._db.executescript(_SCHEMA + _SCHEMA_2)  # idempotent CREATE IF NOT EXISTS
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             with self._transaction():
@@ -184,6 +196,19 @@ class Store:
             raise StoreError(
                 f"{self.path} has schema version {version}, newer than this blockbench "
                 f"understands ({SCHEMA_VERSION}); upgrade blockbench or use another --out"
+            )
+        if version < SCHEMA_VERSION and self._writable:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Schema 1 -> 2: add the rounds and canaries tables. Old measurement rows keep
+        their (now unused) statistics columns; their raw samples read as one round."""
+        with self._transaction():
+            for statement in _SCHEMA_2.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
             )
 
     def _transaction(self) -> _Transaction:
@@ -299,39 +324,76 @@ class Store:
                     "INSERT INTO failures VALUES (?,?,?,?)", (*key, result.reason, result.traceback)
                 )
             if result.timing is not None:
-                samples = list(result.timing.samples_s)
-                stats = Stats.from_samples(samples) if samples else None
-                self._db.execute(
-                    "INSERT INTO measurements VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        *key,
-                        stats.median if stats else None,
-                        stats.iqr if stats else None,
-                        stats.min if stats else None,
-                        stats.mean if stats else None,
-                        stats.stddev if stats else None,
-                        json.dumps({"step_s": samples, "warmup_s": list(result.timing.warmup_s)}),
-                        json.dumps(result.to_dict()["timing"]),
-                    ),
-                )
+                # The raw samples, with their rounds and processes, live in the result.
+                self._insert_measurement(key, json.dumps(result.to_dict()["timing"]))
             if result.fit is not None:
                 self._db.execute(
                     "INSERT INTO fits VALUES (?,?,?)",
                     (*key, json.dumps(result.to_dict()["fit"])),
                 )
-                curves = result.fit.curves
-                for index in range(result.fit.epochs_run):
-                    self._db.execute(
-                        "INSERT INTO curves VALUES (?,?,?,?,?,?,?)",
-                        (
-                            *key,
-                            index + 1,
-                            *(
-                                _at(curves.get(name), index)
-                                for name in ("train_loss", "val_loss", "train_metric", "val_metric")
-                            ),
-                        ),
-                    )
+                # Curves live in the fit's JSON; the schema-1 curves table stays unused.
+
+    def _insert_measurement(self, key: tuple[str, str], result_json: str) -> None:
+        columns = [r[1] for r in self._db.execute("PRAGMA table_info(measurements)")]
+        if "samples_json" in columns:  # a schema-1 table: its legacy columns stay empty
+            self._db.execute(
+                "INSERT INTO measurements (run_id, cell_id, samples_json, result_json) "
+                "VALUES (?,?,'{}',?)",
+                (*key, result_json),
+            )
+        else:
+            self._db.execute("INSERT INTO measurements VALUES (?,?,?)", (*key, result_json))
+
+    # -- rounds and canaries ------------------------------------------------------
+    def record_round(self, run_id: str, cell: Cell, round_: int, reply: dict[str, Any]) -> None:
+        """Store one finished round of a timing cell (a worker's reply) at once, so an
+        interrupted run keeps it; the cell's final record replaces its rounds."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO rounds VALUES (?,?,?,?)",
+                (run_id, cell.cell_id, round_, json.dumps(reply, sort_keys=True)),
+            )
+
+    def rounds(self, run_id: str) -> dict[str, dict[int, dict[str, Any]]]:
+        """Stored rounds of unfinished timing cells: cell id -> round -> reply."""
+        found: dict[str, dict[int, dict[str, Any]]] = {}
+        for row in self._db.execute(
+            "SELECT cell_id, round, reply_json FROM rounds WHERE run_id=?", (run_id,)
+        ):
+            found.setdefault(row[0], {})[row[1]] = json.loads(row[2])
+        return found
+
+    def record_canary(self, run_id: str, seq: int, detail: dict[str, Any]) -> None:
+        """Store one canary measurement (and the machine state beside it)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO canaries VALUES (?,?,?,?)",
+                (run_id, seq, time.time(), json.dumps(detail, sort_keys=True)),
+            )
+
+    def canaries(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's canary measurements in order (empty for stores without them)."""
+        if not self._has_table("canaries"):
+            return []
+        rows = self._db.execute(
+            "SELECT seq, at, detail_json FROM canaries WHERE run_id=? ORDER BY seq", (run_id,)
+        ).fetchall()
+        return [{"seq": r[0], "at": r[1], **json.loads(r[2])} for r in rows]
+
+    def _copy(self, table: str, join: str) -> None:
+        """Copy rows of ``table`` from the attached store, by the columns both share (a
+        schema-1 shard has extra measurement columns)."""
+        columns = _shared_columns(self._db, table)
+        names = ", ".join(columns)
+        picked = ", ".join(f"t.{c}" for c in columns)
+        self._db.execute(
+            f"INSERT OR IGNORE INTO main.{table} ({names}) SELECT {picked} FROM other.{table} t "
+            + join
+        )
+
+    def _has_table(self, name: str, schema: str = "main") -> bool:
+        query = f"SELECT 1 FROM {schema}.sqlite_master WHERE type='table' AND name=?"
+        return self._db.execute(query, (name,)).fetchone() is not None
 
     def finished_cell_ids(
         self, run_id: str, *, statuses: Iterable[str] = ("ok", "failed", "skipped")
@@ -378,17 +440,16 @@ class Store:
         Returns ``(runs_added, cells_added)``. Shards of one run share a run id (pass
         ``--run-id`` to each shard), so their cells merge into one run.
         """
-        source = Store(other, create=False)
+        source = Store(other, create=False, upgrade=False)  # never write to a shard's file
         source.close()
         before_runs = len(self.runs())
         before_cells = self._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
         self._db.execute("ATTACH DATABASE ? AS other", (str(Path(other)),))
         try:
             with self._transaction():
-                for table in ("runs", "probes"):
-                    self._db.execute(
-                        f"INSERT OR IGNORE INTO main.{table} SELECT * FROM other.{table}"
-                    )
+                for table in ("runs", "probes", "canaries"):
+                    if self._has_table(table, "other"):
+                        self._copy(table, "")
                 # A cell comes whole from one store: pick the cells the target lacks, then
                 # copy every table's rows for exactly those cells.
                 self._db.execute("CREATE TEMP TABLE IF NOT EXISTS merge_keys (run_id, cell_id)")
@@ -399,14 +460,18 @@ class Store:
                     "WHERE m.run_id = o.run_id AND m.cell_id = o.cell_id)"
                 )
                 for table in _CELL_TABLES:
-                    self._db.execute(
-                        f"INSERT OR IGNORE INTO main.{table} SELECT t.* FROM other.{table} t "
-                        "JOIN merge_keys k USING (run_id, cell_id)"
-                    )
+                    if self._has_table(table, "other"):
+                        self._copy(table, "JOIN merge_keys k USING (run_id, cell_id)")
         finally:
             self._db.execute("DETACH DATABASE other")
         after_cells = self._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
         return len(self.runs()) - before_runs, after_cells - before_cells
+
+
+def _shared_columns(db: sqlite3.Connection, table: str) -> list[str]:
+    main = [r[1] for r in db.execute(f"PRAGMA main.table_info({table})")]
+    other = {r[1] for r in db.execute(f"PRAGMA other.table_info({table})")}
+    return [c for c in main if c in other]
 
 
 class _Transaction:
@@ -432,10 +497,3 @@ def _run_info(row: sqlite3.Row) -> RunInfo:
         finished_at=row["finished_at"],
         done_cells=row["done"],
     )
-
-
-def _at(values: list[float] | None, index: int) -> float | None:
-    if values is None or index >= len(values):
-        return None
-    value = values[index]
-    return None if value is None else float(value)

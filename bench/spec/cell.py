@@ -43,9 +43,27 @@ def thaw(value: Any) -> Any:
     return value
 
 
+UNTIL = ("epochs", "interpolation")
+
+
 @dataclass(frozen=True)
 class FitSettings:
-    """How a ``pass = "fit"`` cell trains: one seed of one capacity on one dataset."""
+    """How a ``pass = "fit"`` cell trains: one seed of one capacity on one dataset.
+
+    ``until = "epochs"`` trains exactly ``epochs`` epochs; ``until = "interpolation"``
+    stops at the first epoch whose inference-mode error on the (possibly corrupted)
+    training labels is <= ``epsilon``, or after ``epochs`` epochs (the config calls it
+    ``max_epochs``). ``epsilon`` also defines the interpolation epoch that every fit
+    records.
+
+    >>> FitSettings("digits", 2000, until="interpolation", epsilon=0.01).problems()
+    []
+    >>> for problem in FitSettings("digits", 0, until="forever", epsilon=1.5).problems():
+    ...     print(problem)
+    until = 'forever': expected one of ['epochs', 'interpolation']
+    epochs = 0: expected a positive integer
+    epsilon = 1.5: expected a fraction in (0, 1)
+    """
 
     dataset: str
     epochs: int
@@ -54,6 +72,19 @@ class FitSettings:
     label_noise: float = 0.0
     random_labels: bool = False
     patience: int = 3
+    until: str = "epochs"
+    epsilon: float = 0.01
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings (empty when nothing is)."""
+        found = []
+        if self.until not in UNTIL:
+            found.append(f"until = {self.until!r}: expected one of {list(UNTIL)}")
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            found.append(f"epochs = {self.epochs!r}: expected a positive integer")
+        if not 0.0 < self.epsilon < 1.0:
+            found.append(f"epsilon = {self.epsilon!r}: expected a fraction in (0, 1)")
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bench.spec.cell import DEVICES, PASSES, Cell, FitSettings, freeze
+from bench.spec.cell import DEVICES, PASSES, UNTIL, Cell, FitSettings, freeze
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,14 +39,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 # Bump when what a cell measures changes (a resumed run never mixes two methods).
-MEASUREMENT_VERSION = 2  # 2: XLA cells compile the step, not the loop
+MEASUREMENT_VERSION = 3  # 2: XLA cells compile the step; 3: rounds in fresh processes
 # Settings that change what is captured beside the measurements, not the measurements.
 _UNHASHED_SETTINGS = ("profile", "profile_steps")
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
 _MATRIX_KEYS = {"block", "input_shape", "batch_size", "pass", "device", "xla", "dtype_policy",
                 "exclude", "profile"}  # fmt: skip
 _FIT_KEYS = {"dataset", "epochs", "learning_rate", "seeds", "label_noise", "random_labels",
-             "patience"}  # fmt: skip
+             "patience", "until", "max_epochs", "epsilon"}  # fmt: skip
+DEFAULT_FIT_EPOCHS = 20
 _TOP_KEYS = {"run", "matrix", "description"}
 _MAY_BE_ZERO = {"warmup", "seed", "memory_limit_gb"}
 
@@ -59,17 +60,18 @@ class ConfigError(ValueError):
 class RunSettings:
     """The ``[run]`` table: how every timing cell is measured."""
 
-    repeats: int = (
-        7  # measured samples per cell (>= 5 recommended; >= 7 lets compare reach p<0.002)
-    )
-    warmup: int = 1  # samples discarded after compile
+    rounds: int = 3  # fresh worker processes per timing cell, cells shuffled in each
+    repeats: int = 3  # measured samples per cell and round
+    warmup: int = 1  # samples discarded after compile, in every round
     min_sample_s: float = 0.2  # each sample lasts at least this long (K is calibrated)
     max_steps_per_sample: int = 100_000
     timeout_s: float = 600.0  # per cell; a cell past it is killed and recorded as failed
     seed: int = 0
     fit_step: bool = True  # also time Keras' own fit()/predict() step, labelled as such
     xla_check: bool = True  # XLA cells compare their outputs with the non-XLA forward
-    memory: bool = True  # allocator and RSS peaks per cell
+    memory: bool = True  # allocator and RSS peaks per cell (in the extras phase)
+    memory_steps: int = 3  # steps run after compile while the peak is tracked
+    canary: bool = True  # a fixed reference workload at the start, between rounds, at the end
     profile: bool = False  # TensorBoard profile for every cell (or per matrix table)
     profile_steps: int = 3
     tf32: bool = False  # TF32 on GPU; pinned off by default and recorded
@@ -292,14 +294,19 @@ def _make_cell(block: str, point: dict[str, Any], where: str, errors: list[str],
         except ValueError as error:
             errors.append(f"{where}: dataset = {point['dataset']!r}: {error}")
             return None
+        epochs = _fit_epochs(point, where, errors)
+        if epochs is None:
+            return None
         fit = FitSettings(
             dataset=point["dataset"],
-            epochs=point["epochs"],
+            epochs=epochs,
             learning_rate=float(point["learning_rate"]),
             seed=point["seeds"],
             label_noise=float(point["label_noise"]),
             random_labels=point["random_labels"],
             patience=point["patience"],
+            until=point["until"],
+            epsilon=float(point["epsilon"]),
         )
     try:
         blocks.validate(block, tuple(shape), **{k: _thawed(v) for k, v in knobs})
@@ -329,7 +336,10 @@ def _fit_axes(table: dict, where: str, errors: list[str], blocks: Any) -> dict[s
         errors.append(f"{where}: input_shape: fit cells take their shape from the dataset")
     return {
         "dataset": dataset or [],
-        "epochs": _checked(table, "epochs", [20], where, errors, _positive_int),
+        "until": _checked(table, "until", ["epochs"], where, errors, _one_of(UNTIL)),
+        "epochs": _checked(table, "epochs", [None], where, errors, _positive_int),
+        "max_epochs": _checked(table, "max_epochs", [None], where, errors, _positive_int),
+        "epsilon": _checked(table, "epsilon", [0.01], where, errors, _open_fraction),
         "learning_rate": _checked(table, "learning_rate", [1e-3], where, errors, _positive_float),
         "seeds": _checked(table, "seeds", [0], where, errors, _non_negative_int),
         "label_noise": _checked(table, "label_noise", [0.0], where, errors, _fraction),
@@ -338,6 +348,27 @@ def _fit_axes(table: dict, where: str, errors: list[str], blocks: Any) -> dict[s
         ),
         "patience": _checked(table, "patience", [3], where, errors, _positive_int),
     }
+
+
+def _fit_epochs(point: dict[str, Any], where: str, errors: list[str]) -> int | None:
+    """Epochs to train (``until = "epochs"``) or the cap (``until = "interpolation"``)."""
+    if point["until"] == "interpolation":
+        if point["epochs"] is not None:
+            errors.append(
+                f'{where}: epochs: with until = "interpolation" training stops at '
+                "interpolation; set its cap with max_epochs instead"
+            )
+            return None
+        if point["max_epochs"] is None:
+            errors.append(f'{where}: max_epochs: required with until = "interpolation"')
+            return None
+        return point["max_epochs"]
+    if point["max_epochs"] is not None:
+        errors.append(
+            f'{where}: max_epochs: only with until = "interpolation" (a fixed run takes epochs)'
+        )
+        return None
+    return point["epochs"] if point["epochs"] is not None else DEFAULT_FIT_EPOCHS
 
 
 def _shapes(value: Any, where: str, errors: list[str]) -> list[tuple[int, ...]]:
@@ -435,6 +466,11 @@ def _positive_float(value: Any) -> str | None:
 def _fraction(value: Any) -> str | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
     return None if ok else "a fraction in [0, 1)"
+
+
+def _open_fraction(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+    return None if ok else "a fraction in (0, 1)"
 
 
 def _unknown(where: str, what: str, key: str, known: Iterable[str]) -> str:

@@ -4,14 +4,26 @@ Protocol: one JSON object per line. The runner writes requests to the worker's s
 the worker answers on a private copy of its original stdout (fd 1 is pointed at stderr,
 so nothing TensorFlow or a block prints can corrupt the channel).
 
-Requests: ``{"op": "cell", "cell": {...}}``, ``{"op": "probe", "device": "cpu"}``,
-``{"op": "exit"}``. The first line the worker writes is ``{"op": "ready", ...}``.
+Requests, one reply each:
+
+- ``{"op": "round", "cell": {...}, "round": 2, "position": 5, "steps": 40}``: one timing
+  round (``steps`` null: calibrate K); reply ``{"op": "reply", "reply": {...}}``;
+- ``{"op": "extras", "cell": {...}}``: memory, XLA check, profile, Keras step; same reply;
+- ``{"op": "cell", "cell": {...}}``: a fit cell whole; reply ``{"op": "result", ...}``;
+- ``{"op": "probe", "device": "cpu"}``: the peak-FLOP probe;
+- ``{"op": "canary"}``: the fixed reference workload (`bench.measure.canary`);
+- ``{"op": "exit"}``.
+
+The first line the worker writes is ``{"op": "ready", ...}``. The allocator is whatever
+the runner chose through ``TF_CPU_ALLOCATOR_USE_BFC`` in the worker's environment: the
+default one for timing rounds, BFC for the extras (its peak is measurable).
 
 Run as ``python -m bench.worker SETTINGS_JSON RUN_DIR``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -46,7 +58,6 @@ def _send(channel: IO[str], message: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     _die_with_parent()
-    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # before TensorFlow loads
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     channel = _private_channel()
 
@@ -58,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
+    from bench.measure.canary import canary
     from bench.measure.probe import peak_flops
     from bench.spec.cell import Cell
     from bench.spec.plugins import load_plugins
-    from bench.worker.execute import CellContext, gpu_visible, run_cell
+    from bench.worker.execute import CellContext, gpu_visible, run_cell, run_extras, run_round
 
     load_plugins()
 
@@ -71,11 +83,20 @@ def main(argv: list[str] | None = None) -> int:
         request = json.loads(line)
         if request["op"] == "exit":
             break
-        if request["op"] == "cell":
+        if request["op"] in ("round", "extras", "cell"):
             cell = Cell.from_dict(request["cell"])
-            print(f"--- cell {cell.cell_id} {cell.label}", file=sys.stderr, flush=True)
+            print(f"--- {request['op']} {cell.cell_id} {cell.label}", file=sys.stderr, flush=True)
+        if request["op"] == "round":
+            reply = run_round(cell, context, round_=request["round"],
+                              position=request["position"], steps=request.get("steps"))  # fmt: skip
+            _send(channel, {"op": "reply", "reply": dataclasses.asdict(reply)})
+        elif request["op"] == "extras":
+            _send(channel, {"op": "reply", "reply": dataclasses.asdict(run_extras(cell, context))})
+        elif request["op"] == "cell":
             result = run_cell(cell, context)
             _send(channel, {"op": "result", "result": result.to_dict()})
+        elif request["op"] == "canary":
+            _send(channel, {"op": "canary", "canary": canary()})
         elif request["op"] == "probe":
             _send(channel, {"op": "probe", "probe": peak_flops(request["device"])})
         else:

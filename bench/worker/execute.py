@@ -1,19 +1,34 @@
-"""Run one cell inside a worker process and return its ``CellResult``.
+"""Run one piece of a cell inside a worker process and return a typed record.
 
-Phases of a timing cell, each reported apart: build -> (XLA check) -> compile + timing
--> Keras end-to-end step -> memory peak -> (profile). Profiling runs after timing on
-separate steps, so a profiled step is never a timed step. A failure in an optional
-phase (memory, profile, Keras step) becomes a warning; the timing stands.
+A timing cell is measured in pieces, each reported apart:
 
->>> # run_cell(cell, RunSettings(), run_dir=Path("results/run"))
+- a **round** (:func:`run_round`): build -> compile (first call) -> calibrate K (first
+  round only; later rounds reuse it) -> warm-up -> samples. Rounds run in fresh workers
+  with TensorFlow's default CPU allocator, and nothing else happens in them;
+- its **extras** (:func:`run_extras`), once per cell, in a worker with the BFC allocator
+  (``TF_CPU_ALLOCATOR_USE_BFC=true``) so its peak is measurable: allocator and RSS peaks
+  over build, compile and a few steps -> XLA output check -> profile (in a fresh worker)
+  -> Keras ``fit()``/``predict()`` step. A failure in one of them becomes a warning.
+
+A fit cell runs whole (:func:`run_cell`). None of these raise for a problem of the cell
+itself: it becomes a ``failed`` reply and the worker lives on.
+
+>>> from bench.spec.cell import Cell
+>>> round_ = run_round(Cell("dense", (("units", 4),), (4,), 2, "train", device="gpu"),
+...                    CellContext(RunSettings(), Path(".")), round_=1, position=0)
+>>> round_.status, round_.reason  # on this CPU-only machine
+('skipped', 'no GPU visible')
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
 import traceback
 import warnings as warnings_module
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +39,22 @@ import tensorflow as tf
 import blocks.memory
 from bench.measure import memory, profiling
 from bench.measure.model import NUM_CLASSES, build_model, model_costs
-from bench.measure.timing import keras_step_time, make_program, time_program
-from bench.results.records import CellResult, MemoryResult, ProfileResult, TimingResult
+from bench.measure.timing import (
+    StepProgram,
+    keras_step_time,
+    make_program,
+    measure_round,
+)
+from bench.results.records import (
+    CellCosts,
+    CellExtras,
+    CellResult,
+    MemoryResult,
+    ProfileResult,
+    Reply,
+    RoundResult,
+    assemble,
+)
 from bench.results.rows import TRAIN_FLOP_FACTOR
 from bench.results.text import first_line
 from bench.spec.cell import Cell
@@ -45,104 +74,173 @@ def gpu_visible() -> bool:
 
 
 def run_cell(cell: Cell, context: CellContext) -> CellResult:
-    """Run one cell; never raises for a problem of the cell itself (it becomes ``failed``)."""
+    """Run a cell whole in this process: a fit cell, or a timing cell as one round plus
+    its extras (the runner instead spreads a timing cell's rounds over fresh workers).
+    Never raises for a problem of the cell itself."""
     start = time.perf_counter()
     if cell.device == "gpu" and not gpu_visible():
         return CellResult("skipped", reason="no GPU visible", wall_s=time.perf_counter() - start)
+    if cell.pass_ != "fit":
+        round_ = run_round(cell, context, round_=1, position=0)
+        extras = run_extras(cell, context) if round_.status == "ok" else round_
+        result = assemble(round_.costs, [round_], extras)
+        return CellResult(**{**vars(result), "wall_s": time.perf_counter() - start})
     try:
-        tf.config.experimental.enable_tensor_float_32_execution(context.settings.tf32)
-        keras.utils.set_random_seed(context.settings.seed)
-        keras.config.set_dtype_policy(cell.dtype_policy)
-        device = "/GPU:0" if cell.device == "gpu" else "/CPU:0"
-        with tf.device(device):
-            if cell.pass_ == "fit":
-                from bench.fit.train import run_fit_cell
+        with _cell_scope(cell, context.settings):
+            from bench.fit.train import run_fit_cell
 
-                result = CellResult("ok", fit=run_fit_cell(cell))
-            else:
-                timing, warnings = _time_cell(cell, context)
-                result = CellResult("ok", timing=timing, warnings=tuple(warnings))
+            result = CellResult("ok", fit=run_fit_cell(cell))
     except Exception as error:  # the cell failed; the worker lives on
-        result = CellResult(
-            "failed",
-            reason=f"{type(error).__name__}: {first_line(error)}",
-            traceback=traceback.format_exc()[-4000:],
-        )
+        result = CellResult("failed", reason=_reason(error), traceback=_trace())
+    return CellResult(**{**vars(result), "wall_s": time.perf_counter() - start})
+
+
+def run_round(
+    cell: Cell, context: CellContext, *, round_: int, position: int, steps: int | None = None
+) -> Reply:
+    """Time one round of a timing cell. ``steps`` is K from an earlier round (``None``:
+    calibrate it now)."""
+    started = time.time()
+    if cell.device == "gpu" and not gpu_visible():
+        return Reply("skipped", reason="no GPU visible")
+    warnings: list[str] = []
+    try:
+        with _cell_scope(cell, context.settings):
+            costs = _costs(cell)
+            start = time.perf_counter()
+            model = build_model(cell, fixed_batch=True)
+            build_s = time.perf_counter() - start
+            if model.count_params() != costs.params:
+                warnings.append(
+                    f"closed-form params {costs.params} != Keras count_params "
+                    f"{model.count_params()}"
+                )
+            program, fallback = _program(cell, model, context.settings.seed)
+            timing = measure_round(program, context.settings, steps=steps)
+    except Exception as error:
+        return Reply("failed", reason=_reason(error), traceback=_trace())
+    result = RoundResult(
+        round=round_,
+        pid=os.getpid(),
+        position=position,
+        started_at=started,
+        build_s=build_s,
+        compile_s=timing.compile_s,
+        steps_per_sample=timing.steps_per_sample,
+        samples_s=timing.samples_s,
+        warmup_s=timing.warmup_s,
+    )
+    if fallback:
+        warnings.append(fallback)
+    return Reply("ok", round=result, costs=costs, warnings=tuple(warnings))
+
+
+def run_extras(cell: Cell, context: CellContext) -> Reply:
+    """Measure what a timing cell measures once: memory, XLA check, profile, Keras step."""
+    if cell.device == "gpu" and not gpu_visible():
+        return Reply("skipped", reason="no GPU visible")
+    settings = context.settings
+    warnings: list[str] = []
+    try:
+        with _cell_scope(cell, settings):
+            costs = _costs(cell)
+            # Memory is tracked from before the build, and what the allocator already held
+            # (earlier cells' leftovers in this worker) is subtracted: the peak is the
+            # cell's own.
+            tracker = memory.PeakTracker(cell.device) if settings.memory else None
+            if tracker is not None:
+                tracker.start()
+            model = build_model(cell, fixed_batch=True)
+            program, fallback = _program(cell, model, settings.seed)
+            program.run(1)  # trace and compile
+            program.run(settings.memory_steps)
+            memory_result = _memory_result(tracker, cell, costs, warnings) if tracker else None
+            xla = cell.xla and not fallback
+            x, _ = _batches(cell, settings.seed)
+            xla_diff = None
+            if xla and settings.xla_check:
+                xla_diff = _optional(lambda: _xla_difference(model, x[0]), "XLA check", warnings)
+            profile = _profile(program, cell, context, warnings) if cell.profile else None
+            fit_step_s = None
+            if settings.fit_step:
+                fit_step_s, fallback = _keras_step(cell, model, xla, fallback, warnings)
+    except Exception as error:
+        return Reply("failed", reason=_reason(error), traceback=_trace())
+    extras = CellExtras(
+        fit_step_s=fit_step_s,
+        xla_max_abs_diff=xla_diff,
+        xla_fallback=fallback,
+        tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
+        memory=memory_result,
+        profile=profile,
+    )
+    return Reply("ok", costs=costs, extras=extras, warnings=tuple(warnings))
+
+
+@contextmanager
+def _cell_scope(cell: Cell, settings: RunSettings) -> Iterator[None]:
+    """Seeds, TF32 and dtype policy for one cell, on its device; cleaned up after."""
+    try:
+        tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
+        keras.utils.set_random_seed(settings.seed)
+        keras.config.set_dtype_policy(cell.dtype_policy)
+        with tf.device("/GPU:0" if cell.device == "gpu" else "/CPU:0"):
+            yield
     finally:
         keras.config.set_dtype_policy("float32")
         keras.backend.clear_session()
         gc.collect()
-    return CellResult(**{**vars(result), "wall_s": time.perf_counter() - start})
 
 
-def _time_cell(cell: Cell, context: CellContext) -> tuple[TimingResult, list[str]]:
-    settings = context.settings
-    warnings: list[str] = []
+def _costs(cell: Cell) -> CellCosts:
     params, trainable, flops = model_costs(cell)
-    # Memory is tracked from before the build, and what the allocator already held
-    # (earlier cells' leftovers in this worker) is subtracted: the peak is this cell's own.
-    tracker = memory.PeakTracker(cell.device) if settings.memory else None
-    if tracker is not None:
-        tracker.start()
-    start = time.perf_counter()
-    model = build_model(cell, fixed_batch=True)
-    build_s = time.perf_counter() - start
-    if model.count_params() != params:
-        warnings.append(f"closed-form params {params} != Keras count_params {model.count_params()}")
-    x, y = _batches(cell, settings.seed)
+    factor = TRAIN_FLOP_FACTOR if cell.pass_ == "train" else 1
+    return CellCosts(params, trainable, flops, flops * cell.batch_size * factor)
 
+
+def _program(cell: Cell, model: keras.Model, seed: int) -> tuple[StepProgram, str]:
+    """The traced K-step loop, and the reason XLA was dropped (empty when it was not)."""
+    x, y = _batches(cell, seed)
     fallback = ""
     no_jit = _layers_without_jit(model)
-    xla = cell.xla and not no_jit
     if cell.xla and no_jit:
         fallback = (
             f"timed without XLA: layers {', '.join(no_jit)} do not support jit_compile "
             "(cuDNN kernels); Keras drops XLA for them too"
         )
-    program = make_program(model, x, y, pass_=cell.pass_, xla=xla)
-    timing = time_program(program, settings)
-    memory_result = None
-    if tracker is not None:
-        memory_result = _memory_result(tracker, cell, params, trainable, warnings)
-    # After the memory phase, so its extra compiles are not counted in the cell's peak.
-    xla_diff = _xla_difference(model, x[0]) if xla and settings.xla_check else None
+    program = make_program(model, x, y, pass_=cell.pass_, xla=cell.xla and not no_jit)
+    return program, fallback
 
-    profile_result = None
-    if cell.profile:
-        profile_result = _profile(program, cell, context, warnings)
 
-    fit_step_s = None
-    if settings.fit_step:
-        try:
-            steps = max(5, min(50, int(0.5 / max(min(timing.samples_s), 1e-6))))
-            fit_step_s, kept_xla = keras_step_time(
-                model, x, y, pass_=cell.pass_, xla=xla, steps=steps
-            )
-            if xla and not kept_xla:
-                fallback = "Keras turned jit_compile off for its fit()/predict() step"
-        except Exception as error:
-            warnings.append(f"Keras fit/predict step not measured: {first_line(error)}")
-    factor = TRAIN_FLOP_FACTOR if cell.pass_ == "train" else 1
-    return (
-        TimingResult(
-            params=params,
-            params_trainable=trainable,
-            flops=flops,
-            flops_per_step=flops * cell.batch_size * factor,
-            build_s=build_s,
-            compile_s=timing.compile_s,
-            steps_per_sample=timing.steps_per_sample,
-            samples_s=timing.samples_s,
-            warmup_s=timing.warmup_s,
-            fit_step_s=fit_step_s,
-            xla_max_abs_diff=xla_diff,
-            xla_fallback=fallback,
-            tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
-            memory=memory_result,
-            profile=profile_result,
-        ),
-        warnings,
-    )
+def _keras_step(
+    cell: Cell, model: keras.Model, xla: bool, fallback: str, warnings: list[str]
+) -> tuple[float | None, str]:
+    x, y = _batches(cell, 0)
+    try:
+        steps = 20
+        step_s, kept_xla = keras_step_time(model, x, y, pass_=cell.pass_, xla=xla, steps=steps)
+    except Exception as error:
+        warnings.append(f"Keras fit/predict step not measured: {first_line(error)}")
+        return None, fallback
+    if xla and not kept_xla:
+        fallback = fallback or "Keras turned jit_compile off for its fit()/predict() step"
+    return step_s, fallback
+
+
+def _optional(measure: Callable[[], float], what: str, warnings: list[str]) -> float | None:
+    try:
+        return measure()
+    except Exception as error:
+        warnings.append(f"{what} not measured: {first_line(error)}")
+        return None
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {first_line(error)}"
+
+
+def _trace() -> str:
+    return traceback.format_exc()[-4000:]
 
 
 def _layers_without_jit(model: keras.Model) -> list[str]:
@@ -170,7 +268,7 @@ def _xla_difference(model: keras.Model, x: np.ndarray) -> float:
 
 
 def _memory_result(
-    tracker: memory.PeakTracker, cell: Cell, params: int, trainable: int, warnings: list[str]
+    tracker: memory.PeakTracker, cell: Cell, costs: CellCosts, warnings: list[str]
 ) -> MemoryResult | None:
     try:
         peak = tracker.stop()
@@ -179,8 +277,8 @@ def _memory_result(
             cell.input_shape,
             batch_size=cell.batch_size,
             pass_=cell.pass_,
-            params=params,
-            trainable=trainable,
+            params=costs.params,
+            trainable=costs.params_trainable,
             num_classes=NUM_CLASSES,
             dtype_policy=cell.dtype_policy,
             **cell.knob_dict,

@@ -188,20 +188,28 @@ def test_smoke_preset_covers_every_kind_of_cell():
     assert any(c.profile for c in cells)
 
 
-def test_quick_preset_covers_every_block_family_forward_train_xla():
+def test_quick_preset_sweeps_every_family_over_1_5_decades_of_params():
     import blocks
+    from bench.measure.model import model_costs
 
-    cells = load("quick").cells
-    timing = [c for c in cells if c.pass_ != "fit"]
+    spec = load("quick")
+    timing = [c for c in spec.cells if c.pass_ != "fit" and c.device == "cpu"]
     for family in blocks.BLOCKS:
-        mine = [c for c in timing if c.block == family]
-        capacities = {c.knobs for c in mine}
-        assert 3 <= len(capacities) <= 4, family
+        mine = [c for c in timing if c.block == family and c.batch_size == 32]
+        variants = {}
+        for cell in mine:
+            variants.setdefault(cell.knobs, set()).add((cell.pass_, cell.xla))
+        # capacities measured forward and train, XLA off and on (the fits need all four)
+        full = [k for k, v in variants.items() if len(v) >= 3]
+        assert len(full) >= 5, family
+        params = [model_costs(c)[0] for c in mine if c.knobs in full]
+        assert max(params) / min(params) >= 10**1.5, family
         assert {c.pass_ for c in mine} == {"forward", "train"}, family
         assert {c.xla for c in mine} == {False, True}, family
-    fit_families = {c.block for c in cells if c.pass_ == "fit"}
+    fit_families = {c.block for c in spec.cells if c.pass_ == "fit"}
     assert fit_families == set(blocks.BLOCKS)  # every family has a dataset that suits it
-    assert len({c.fit.seed for c in cells if c.pass_ == "fit"}) >= 3
+    assert len({c.fit.seed for c in spec.cells if c.pass_ == "fit"}) >= 3
+    assert spec.settings.rounds >= 3
 
 
 def test_profiling_settings_do_not_change_the_config_hash():

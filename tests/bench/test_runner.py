@@ -1,4 +1,6 @@
-"""Isolation, faults and resume, through real worker processes (TensorFlow in each)."""
+"""Isolation, faults, rounds and resume, through worker processes that speak the real
+protocol: the stub worker (tests/stub_worker.py, no TensorFlow, starts at once). The real
+worker runs end to end in tests/bench/test_cli.py."""
 
 import os
 import signal
@@ -11,14 +13,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.orchestrate.runner import Runner, RunnerError, shard
+from bench.orchestrate.runner import Runner, RunnerError, round_order, shard
 from bench.results.store import Store, store_path
 from bench.spec.config import loads
 
 PLUGIN = str(Path(__file__).resolve().parent.parent / "plugins" / "fault_blocks.py")
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+STUB = "tests.stub_worker"
 
 RUN = """
 [run]
@@ -28,7 +30,7 @@ min_sample_s = 0.01
 fit_step = false
 memory = false
 timeout_s = {timeout}
-memory_limit_gb = 3.0
+memory_limit_gb = 1.0
 """
 
 
@@ -44,6 +46,7 @@ def fault_config(modes, timeout=60, seconds=0.0):
 @pytest.fixture(autouse=True)
 def fault_plugin(monkeypatch):
     monkeypatch.setenv("BLOCKBENCH_PLUGINS", PLUGIN)
+    monkeypatch.setenv("BLOCKBENCH_WORKER_MODULE", STUB)
 
 
 def run_spec(tmp_path, text):
@@ -61,7 +64,7 @@ def results_by_mode(store, run_id):
 
 def test_crashes_hangs_and_oom_are_failures_and_the_run_goes_on(tmp_path):
     modes = ["ok", "raise", "exit", "segfault", "hang", "oom", "ok"]
-    text = fault_config(modes, timeout=12)
+    text = fault_config(modes, timeout=3)
     spec, store, run_id, summary = run_spec(tmp_path, text)
     results = [s.result for s in sorted(store.cells(run_id), key=lambda s: s.cell.batch_size)]
     statuses = [r.status for r in results]
@@ -71,11 +74,38 @@ def test_crashes_hangs_and_oom_are_failures_and_the_run_goes_on(tmp_path):
     assert "fault block raised on purpose" in results[1].traceback
     assert reasons[2] == "worker exited with code 3"
     assert reasons[3].startswith("worker crashed: killed by SIGSEGV")
-    assert reasons[4] == "timeout: no result after 12 s (worker killed)"
+    assert reasons[4] == "timeout: no result after 3 s (worker killed)"
     assert reasons[5].startswith("out of memory: worker RSS")
-    assert "--- cell" in results[3].traceback  # the worker's log tail is kept
+    assert "--- round" in results[3].traceback  # the worker's log tail is kept
     assert summary.counts == {"ok": 2, "failed": 5}
     assert store.run(run_id).finished_at is not None
+    # Good cells got every round, each in its own worker; failed cells were not retried.
+    assert [len({r.pid for r in res.timing.rounds}) for res in (results[0], results[6])] == [3, 3]
+    log = (tmp_path / run_id / "worker.log").read_text()
+    by_mode = {s.cell.knob_dict["mode"] + str(s.cell.batch_size): s.cell for s in store.cells(run_id)}
+    assert log.count(f"--- round {by_mode['raise2'].cell_id}") == 1
+    assert log.count(f"--- round {by_mode['ok1'].cell_id}") == 3
+    assert log.count(f"--- extras {by_mode['ok1'].cell_id}") == 1
+
+
+def test_rounds_run_in_fresh_workers_in_a_recorded_shuffled_order(tmp_path):
+    spec, store, run_id, _ = run_spec(tmp_path, fault_config(["ok"] * 6))
+    rounds = [r for s in store.cells(run_id) for r in s.result.timing.rounds]
+    assert len(rounds) == 6 * 3
+    pids = {n: {r.pid for r in rounds if r.round == n} for n in (1, 2, 3)}
+    assert all(len(p) == 1 for p in pids.values())  # one worker per round ...
+    assert len(set.union(*pids.values())) == 3  # ... and a fresh one each round
+    positions = {
+        n: [cid for _, cid in sorted((r.position, s.cell.cell_id) for s in store.cells(run_id)
+                                     for r in s.result.timing.rounds if r.round == n)]
+        for n in (1, 2, 3)
+    }  # fmt: skip
+    expected = {n: [c.cell_id for c in round_order(spec.cells, spec.settings, n)] for n in pids}
+    assert positions == expected
+    assert positions[1] != positions[2]  # shuffled differently each round
+    canaries = store.canaries(run_id)
+    assert [c["when"] for c in canaries] == ["before round"] * 3 + ["end"]
+    assert "machine" not in canaries[0] and all("machine" in c for c in canaries[1:])
 
 
 def test_a_worker_killed_from_outside_fails_only_its_cell(tmp_path):
@@ -89,9 +119,9 @@ def test_a_worker_killed_from_outside_fails_only_its_cell(tmp_path):
         log = tmp_path / run_id / "worker.log"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if log.exists() and "--- cell" in log.read_text(errors="replace"):
+            if log.exists() and "--- round" in log.read_text(errors="replace"):
                 for child in psutil.Process().children(recursive=True):
-                    if "bench.worker" in " ".join(child.cmdline()):
+                    if STUB in " ".join(child.cmdline()):
                         child.kill()
                         return
             time.sleep(0.2)
@@ -106,54 +136,50 @@ def test_a_worker_killed_from_outside_fails_only_its_cell(tmp_path):
     assert results["ok"].status == "ok"
 
 
-def test_killed_runner_keeps_finished_cells_and_resume_runs_only_missing(tmp_path):
+def test_killed_runner_keeps_finished_rounds_and_resume_runs_only_missing(tmp_path):
     config = tmp_path / "resume.toml"
-    config.write_text(fault_config(["ok", "sleep", "ok"], seconds=8.0))
-    env = {**os.environ, "BLOCKBENCH_PLUGINS": PLUGIN, "PYTHONPATH": str(ROOT)}
-    command = [
-        sys.executable,
-        "-m",
-        "bench.cli",
-        "--out",
-        str(tmp_path),
-        "run",
-        str(config),
-        "--no-report",
-        "--quiet",
-    ]
+    config.write_text(fault_config(["ok", "sleep", "ok"], seconds=1.0))
+    env = {**os.environ, "BLOCKBENCH_PLUGINS": PLUGIN, "PYTHONPATH": str(ROOT),
+           "BLOCKBENCH_WORKER_MODULE": STUB}  # fmt: skip
+    command = [sys.executable, "-m", "bench.cli", "--out", str(tmp_path), "run", str(config),
+               "--no-report", "--quiet"]  # fmt: skip
     runner = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120
-    first_done = None
-    while time.monotonic() < deadline and first_done is None:
-        time.sleep(0.5)
+    stored: dict = {}
+    while time.monotonic() < deadline and sum(len(r) for r in stored.values()) < 4:
+        time.sleep(0.2)
         if store_path(tmp_path).exists():
             with Store(store_path(tmp_path)) as store:
                 runs = store.runs()
-                if runs and runs[0].done_cells >= 1:
-                    first_done = {
-                        s.cell.cell_id: s.finished_at for s in store.cells(runs[0].run_id)
-                    }
-    assert first_done, "the first cell never finished"
+                stored = store.rounds(runs[0].run_id) if runs else {}
+    assert sum(len(r) for r in stored.values()) >= 4, "rounds were never stored"
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     time.sleep(1.0)  # the worker dies with its parent (PR_SET_PDEATHSIG)
     assert not [
         p
         for p in psutil.process_iter(["cmdline"])
-        if "bench.worker" in " ".join(p.info["cmdline"] or [])
+        if STUB in " ".join(p.info["cmdline"] or [])
         and str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
+    with Store(store_path(tmp_path)) as store:
+        kept = store.rounds(store.runs()[0].run_id)  # what the killed run had finished
     again = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert again.returncode == 0, again.stderr
-    assert "1 already done" in again.stdout
     with Store(store_path(tmp_path)) as store:
-        (run,) = store.runs()
+        (run,) = store.runs()  # resumed, not a new run
         cells = {s.cell.cell_id: s for s in store.cells(run.run_id)}
     assert len(cells) == 3 and run.finished_at is not None
-    for cell_id, finished_at in first_done.items():
-        assert cells[cell_id].finished_at == finished_at  # not run again
+    for cell_id, rounds in kept.items():
+        final = {r.round: r for r in cells[cell_id].result.timing.rounds}
+        assert sorted(final) == [1, 2, 3]
+        for number, reply in rounds.items():  # stored rounds were kept, not measured again
+            assert final[number].pid == reply["round"]["pid"]
+    log = (tmp_path / run.run_id / "worker.log").read_text()
+    # Each cell's 3 rounds ran once, but for the one in flight when the runner died.
+    assert sum(log.count(f"--- round {cid}") for cid in cells) in (9, 10)
 
 
 def test_workers_that_cannot_start_fail_their_cells_then_stop_the_run(tmp_path):

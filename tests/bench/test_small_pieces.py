@@ -1,16 +1,19 @@
 """Progress display, plugins, environment fingerprint and flat rows."""
 
 import io
+import re
 
 import pytest
 
 from bench.orchestrate.env import fingerprint
-from bench.orchestrate.progress import ProgressLine, format_duration
-from bench.results.records import CellResult, TimingResult
+from bench.orchestrate.progress import ProgressDisplay
+from bench.results.records import CellResult
 from bench.results.rows import cell_row
 from bench.results.store import StoredCell
+from bench.results.text import format_duration
 from bench.spec.cell import Cell
 from bench.spec.plugins import load_plugins
+from tests.records import timing_result
 
 CELL = Cell("dense", (("units", 8),), (4,), 2, "train")
 
@@ -18,7 +21,7 @@ CELL = Cell("dense", (("units", 8),), (4,), 2, "train")
 def test_progress_lines_show_cell_status_and_eta():
     out = io.StringIO()
     clock = iter([0.0, 30.0, 30.0, 60.0]).__next__
-    bar = ProgressLine(out, tty=False, clock=clock)
+    bar = ProgressDisplay(out, tty=False, clock=clock)
     bar(0, 2, CELL, None)
     bar(1, 2, CELL, CellResult("ok"))
     bar(1, 2, CELL, None)
@@ -29,8 +32,25 @@ def test_progress_lines_show_cell_status_and_eta():
     ]
 
 
+def test_progress_bar_on_a_terminal_shows_fraction_eta_and_failures():
+    out, now = io.StringIO(), [0.0]
+    with ProgressDisplay(out, tty=True, clock=lambda: now[0]) as bar:
+        bar(0, 3, CELL, None)
+        now[0] = 60.0
+        bar(1, 3, CELL, CellResult("ok"))
+        bar(1, 4, CELL, None)  # a round was added: the total grows
+        now[0] = 120.0
+        bar(2, 4, CELL, CellResult("failed", reason="[boom]"))
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())  # colours, cursor
+    assert "ok dense units=8 b2 train cpu" in text
+    assert "failed: [boom] dense units=8 b2 train cpu" in text
+    assert text.rstrip().endswith("2/4 0:02:00 ETA 2m00s"), text[-200:]  # 2 left, 1 min each
+
+
 def test_format_duration():
-    assert [format_duration(s) for s in (0.4, 59, 61, 3600)] == ["0s", "59s", "1m01s", "1h00m"]
+    assert [format_duration(s) for s in (0.4, 59, 61, 3599.6, 3600, 7300)] == [
+        "0s", "59s", "1m01s", "1h00m", "1h00m", "2h01m"
+    ]  # fmt: skip
 
 
 def test_plugins_load_from_path_and_errors(tmp_path):
@@ -52,7 +72,7 @@ def test_fingerprint_has_the_keys_a_comparison_needs():
 
 
 def test_cell_row_derives_throughput_flops_and_percent_of_peak():
-    timing = TimingResult(params=10, params_trainable=10, flops=100, flops_per_step=600,
+    timing = timing_result(params=10, params_trainable=10, flops=100, flops_per_step=600,
                           build_s=0.1, compile_s=1.0, steps_per_sample=10,
                           samples_s=(1e-6, 2e-6, 3e-6))  # fmt: skip
     row = cell_row(StoredCell("r", CELL, CellResult("ok", timing=timing), 0.0), {"cpu": 1e9})

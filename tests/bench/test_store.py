@@ -2,13 +2,14 @@ import sqlite3
 
 import pytest
 
-from bench.results.records import CellResult, FitResult, MemoryResult, TimingResult
+from bench.results.records import CellResult, FitResult, MemoryResult
 from bench.results.store import SCHEMA_VERSION, Store, StoreError
 from bench.spec.cell import Cell, FitSettings
+from tests.records import timing_result
 
 
 def timing(samples=(0.01, 0.011, 0.012)):
-    return TimingResult(
+    return timing_result(
         params=100,
         params_trainable=90,
         flops=1000,
@@ -73,10 +74,94 @@ def test_round_trip_of_ok_failed_and_fit_cells(tmp_path):
     assert cells[fit_cell.cell_id].result.fit == fit
     assert store.finished_cell_ids("r1") == set(cells)
     assert store.finished_cell_ids("r1", statuses=("ok",)) == {CELL.cell_id, fit_cell.cell_id}
-    stats = store._db.execute("SELECT step_s_median, step_s_min FROM measurements").fetchone()
-    assert tuple(stats) == (0.011, 0.01)
-    curves = store._db.execute("SELECT epoch, val_metric FROM curves ORDER BY epoch").fetchall()
-    assert [tuple(r) for r in curves] == [(1, 0.4), (2, 0.7)]
+    # No statistics are stored: they are derived from the raw samples when read.
+    columns = [r[1] for r in store._db.execute("PRAGMA table_info(measurements)")]
+    assert columns == ["run_id", "cell_id", "result_json"]
+
+
+def test_rounds_are_kept_until_the_cell_is_recorded_whole(tmp_path):
+    store = new_store(tmp_path)
+    reply = {"status": "ok", "round": {"round": 2, "pid": 7, "samples_s": [0.1]}}
+    store.record_round("r1", CELL, 2, reply)
+    store.record_round("r1", CELL, 1, {**reply, "round": {**reply["round"], "round": 1}})
+    assert sorted(store.rounds("r1")[CELL.cell_id]) == [1, 2]
+    assert store.rounds("r1")[CELL.cell_id][2] == reply
+    store.record("r1", CELL, CellResult("ok", timing=timing()))
+    assert store.rounds("r1") == {}  # the final record holds the rounds now
+
+
+def test_canaries_are_stored_in_order(tmp_path):
+    store = new_store(tmp_path)
+    store.record_canary("r1", 1, {"median_s": 0.002})
+    store.record_canary("r1", 0, {"median_s": 0.001, "when": "before round"})
+    assert [(c["seq"], c["median_s"]) for c in store.canaries("r1")] == [(0, 0.001), (1, 0.002)]
+
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, name TEXT NOT NULL, config_hash TEXT NOT NULL,
+    config_json TEXT NOT NULL, env_json TEXT NOT NULL, total_cells INTEGER NOT NULL,
+    created_at REAL NOT NULL, finished_at REAL);
+CREATE TABLE probes (run_id TEXT NOT NULL, device TEXT NOT NULL, peak_flops REAL,
+    detail_json TEXT NOT NULL, PRIMARY KEY (run_id, device));
+CREATE TABLE cells (run_id TEXT NOT NULL, cell_id TEXT NOT NULL, group_id TEXT NOT NULL,
+    label TEXT NOT NULL, config_json TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+    warnings_json TEXT NOT NULL, wall_s REAL NOT NULL, finished_at REAL NOT NULL,
+    PRIMARY KEY (run_id, cell_id));
+CREATE TABLE measurements (run_id TEXT NOT NULL, cell_id TEXT NOT NULL, step_s_median REAL,
+    step_s_iqr REAL, step_s_min REAL, step_s_mean REAL, step_s_std REAL,
+    samples_json TEXT NOT NULL, result_json TEXT NOT NULL, PRIMARY KEY (run_id, cell_id));
+CREATE TABLE failures (run_id TEXT NOT NULL, cell_id TEXT NOT NULL, reason TEXT NOT NULL,
+    traceback TEXT NOT NULL, PRIMARY KEY (run_id, cell_id));
+CREATE TABLE fits (run_id TEXT NOT NULL, cell_id TEXT NOT NULL, result_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, cell_id));
+CREATE TABLE curves (run_id TEXT NOT NULL, cell_id TEXT NOT NULL, epoch INTEGER NOT NULL,
+    train_loss REAL, val_loss REAL, train_metric REAL, val_metric REAL,
+    PRIMARY KEY (run_id, cell_id, epoch));
+"""
+
+# A timing result as blockbench wrote it before rounds existed: samples flat in the record.
+LEGACY_TIMING = (
+    '{"params": 100, "params_trainable": 90, "flops": 1000, "flops_per_step": 3000, '
+    '"build_s": 0.1, "compile_s": 1.5, "steps_per_sample": 20, "samples_s": [0.01, 0.012, '
+    '0.011], "warmup_s": [0.02], "fit_step_s": null, "xla_max_abs_diff": null, '
+    '"xla_fallback": "", "tf32": false, "memory": null, "profile": null}'
+)
+
+
+def test_a_schema_1_store_still_reads_and_upgrades(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_1)
+    db.execute("INSERT INTO runs VALUES ('old', 'quick', 'h', '{}', '{}', 1, 0.0, 1.0)")
+    db.execute(
+        "INSERT INTO cells VALUES ('old', ?, ?, ?, ?, 'ok', '', '[]', 2.0, 1.0)",
+        (CELL.cell_id, CELL.group_id, CELL.label, __import__("json").dumps(CELL.to_dict())),
+    )
+    db.execute(
+        "INSERT INTO measurements VALUES ('old', ?, 0.011, 0.001, 0.01, 0.011, 0.001, '{}', ?)",
+        (CELL.cell_id, LEGACY_TIMING),
+    )
+    db.commit()
+    db.close()
+    with Store(path, upgrade=False) as reader:  # merging reads a shard without writing it
+        (stored,) = reader.cells("old")
+        assert reader._db.execute("SELECT value FROM meta").fetchone()[0] == "1"
+    timing_read = stored.result.timing
+    assert timing_read.samples_s == (0.01, 0.012, 0.011)
+    assert [(r.round, r.pid) for r in timing_read.rounds] == [(1, None)]
+    assert (timing_read.compile_s, timing_read.steps_per_sample) == (1.5, 20)
+    with Store(path) as writer:  # opening to write upgrades it, keeping its rows
+        assert writer.cells("old")[0].result == stored.result
+        writer.record("old", FAILED, CellResult("failed", reason="x"))
+        writer.record("old", OTHER, CellResult("ok", timing=timing()))
+        assert len(writer.cells("old")) == 3
+        assert writer._db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+FAILED = Cell("dense", (("units", 9),), (4,), 2, "train")
+OTHER = Cell("dense", (("units", 10),), (4,), 2, "train")
 
 
 def test_recording_a_cell_again_replaces_it(tmp_path):

@@ -5,6 +5,7 @@ runtime; ``peak_bytes`` is each cell's own peak: the allocator peak less what wa
 before the cell built its model (bench.worker.execute subtracts it).
 """
 
+import psutil
 import pytest
 import tensorflow as tf
 
@@ -43,7 +44,10 @@ def test_peak_is_positive_and_recorded_with_its_estimate(measured):
     memory, own = measured(dense(64, 8))
     assert own > 0
     assert memory.allocator.startswith("CPU:0 BFC")
-    assert memory.rss_peak_bytes > memory.peak_bytes
+    # The RSS peak is the whole process's resident size (TensorFlow's runtime included), in
+    # bytes: within a factor of two of the resident size now, just after the cell.
+    rss_now = psutil.Process().memory_info().rss
+    assert rss_now / 2 < memory.rss_peak_bytes < 2 * rss_now
     assert memory.peak_bytes_estimate == sum(memory.estimate.values()) > 0
     assert {"weights", "gradients", "optimizer", "activations", "inputs"} == set(memory.estimate)
 

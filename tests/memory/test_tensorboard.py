@@ -17,7 +17,7 @@ import pytest
 from bench.spec.cell import Cell
 from bench.spec.config import RunSettings
 from bench.tools import tensorboard
-from bench.tools.tensorboard import free_port, serve, tensorboard_main
+from bench.tools.tensorboard import serve, tensorboard_main
 from bench.worker.execute import CellContext, run_cell
 
 SETTINGS = RunSettings(repeats=2, warmup=0, min_sample_s=0.01, fit_step=False, profile_steps=2)
@@ -43,12 +43,10 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(run_dir):
-    handle = serve(run_dir / "tensorboard", host="127.0.0.1", port=0, timeout_s=120)
-    try:
+    with serve(run_dir / "tensorboard", host="127.0.0.1", port=0) as handle:
         yield handle
-    finally:
-        handle.stop()
-    assert handle.poll() is not None
+    with pytest.raises(OSError):  # stopped: nothing listens there any more
+        urllib.request.urlopen(handle.url, timeout=5)
 
 
 @pytest.mark.slow
@@ -86,8 +84,9 @@ def test_server_listens_on_loopback_only(server):
 @pytest.mark.slow
 def test_cli_serves_until_ctrl_c(run_dir):
     script = (
-        "import sys; from pathlib import Path; from bench.tools.tensorboard import tensorboard_main; "
-        "sys.exit(tensorboard_main(Path(sys.argv[1]), sys.argv[2], host='127.0.0.1', port=0))"
+        "import sys; from pathlib import Path; from bench.tools.tensorboard import "
+        "tensorboard_main as main; "
+        "sys.exit(main(Path(sys.argv[1]), sys.argv[2], host='127.0.0.1', port=0))"
     )
     command = [sys.executable, "-c", script, str(run_dir.parent), run_dir.name]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -109,12 +108,6 @@ def test_cli_serves_until_ctrl_c(run_dir):
         child.stdout.close()
 
 
-def test_free_port_is_bindable():
-    port = free_port("127.0.0.1")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))
-
-
 def test_tensorboard_main_reports_a_missing_run(tmp_path, capsys):
     (tmp_path / "20250101-quick").mkdir()
     assert tensorboard_main(tmp_path, "nope", host="127.0.0.1", port=0) == 2
@@ -129,9 +122,6 @@ def test_tensorboard_main_prints_the_url_and_stops_on_ctrl_c(tmp_path, monkeypat
 
     class FakeServer:
         url = "http://127.0.0.1:1234/"
-
-        def poll(self):
-            return None
 
         def stop(self):
             calls.append("stop")
@@ -148,3 +138,13 @@ def test_tensorboard_main_prints_the_url_and_stops_on_ctrl_c(tmp_path, monkeypat
     assert tensorboard_main(tmp_path, "run", host="127.0.0.1", port=6006) == 0
     assert calls == [(tmp_path / "run" / "tensorboard", "127.0.0.1", 6006), "stop"]
     assert "http://127.0.0.1:1234/" in capsys.readouterr().out
+
+
+def test_tensorboard_main_reports_a_port_in_use(tmp_path, capsys):
+    (tmp_path / "run" / "tensorboard").mkdir(parents=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert tensorboard_main(tmp_path, "run", host="127.0.0.1", port=port) == 1
+    assert "did not start" in capsys.readouterr().err

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.results.records import CellResult, FitResult, MemoryResult, TimingResult
+from bench.results.records import CellResult, FitResult, MemoryResult
 from bench.results.store import Store, store_path
 from bench.spec.cell import Cell, FitSettings
+from tests.records import timing_result
 
 ENV = {
     "cpu_model": "AMD EPYC 7B13",
@@ -74,7 +75,7 @@ def timing(
         )
     return CellResult(
         status="ok",
-        timing=TimingResult(
+        timing=timing_result(
             params=params,
             params_trainable=params,
             flops=flops,

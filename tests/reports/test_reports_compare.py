@@ -6,11 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.results.records import CellResult, TimingResult
+from bench.results.records import CellResult
 from bench.results.store import Store
 from bench.spec.cell import Cell
-from reports.compare import compare_markdown, compare_runs, render_comparison
-from reports.significance import compare_samples, min_p_value, samples_needed
+from reports.compare import compare_runs, render_comparison
+from reports.significance import (
+    compare_measurements,
+    compare_samples,
+    min_p_value,
+    samples_needed,
+)
+from tests.records import timing_result
 
 ENV = {"cpu_model": "EPYC", "cores": 2, "tensorflow": "2.21.0", "git_commit": "aaaa",
        "hostname": "one"}  # fmt: skip
@@ -19,20 +25,86 @@ OTHER = Cell("dense", (("units", 64),), (64,), 32, "train")
 BASE = 1e-3 * (1 + 0.02 * np.linspace(-1, 1, 12))  # 12 samples, ±2% around 1 ms
 
 
-def _result(samples: Sequence[float]) -> CellResult:
-    timing = TimingResult(
+def _result(samples: Sequence[float], rounds: int = 1) -> CellResult:
+    timing = timing_result(
         params=2080, params_trainable=2080, flops=4096, flops_per_step=393216, build_s=0.1,
         compile_s=0.2, steps_per_sample=50, samples_s=tuple(float(s) for s in samples),
+        rounds=rounds,
     )  # fmt: skip
     return CellResult("ok", timing=timing)
 
 
-def _store(path: Path, run_id: str, cells: dict[Cell, Sequence[float]], env: dict) -> Store:
+def _store(path: Path, run_id: str, cells: dict[Cell, Sequence[float]], env: dict,
+           rounds: int = 1) -> Store:  # fmt: skip
     store = Store(path)
     store.create_run(run_id, name=run_id, config_hash="h", config={}, env=env, total_cells=2)
     for cell, samples in cells.items():
-        store.record(run_id, cell, _result(samples))
+        store.record(run_id, cell, _result(samples, rounds))
     return store
+
+
+def compare_markdown(store_a: Store, run_a: str, store_b: Store, run_b: str):
+    comparison = compare_runs(store_a, run_a, store_b, run_b)
+    return render_comparison(comparison), comparison.any_slower
+
+
+def _rounds(medians: Sequence[float], per_round: int = 4, jitter: float = 0.002) -> list:
+    """Samples of rounds whose medians are ``medians``: each round tight (±0.2%)."""
+    offsets = jitter * np.linspace(-1, 1, per_round)
+    return [m * (1 + o) for m in medians for o in offsets]
+
+
+# Five rounds a side whose medians drift by a few % from process to process and moment to
+# moment, while each round's own samples lie within ±0.2%: the A/A pair of issue 9.
+DRIFT_A = (0.98e-3, 0.99e-3, 1.00e-3, 1.01e-3, 1.02e-3)
+DRIFT_B = (1.02e-3, 1.03e-3, 1.04e-3, 1.05e-3, 1.01e-3)
+
+
+def test_an_a_a_pair_with_drift_between_rounds_only_is_not_flagged(tmp_path: Path) -> None:
+    a = _store(tmp_path / "a.sqlite", "a", {CELL: _rounds(DRIFT_A)}, ENV, rounds=5)
+    b = _store(tmp_path / "b.sqlite", "b", {CELL: _rounds(DRIFT_B)}, ENV, rounds=5)
+    with a, b:
+        (cell,) = compare_runs(a, "a", b, "b").cells
+        flat = compare_samples(_rounds(DRIFT_A), _rounds(DRIFT_B), threshold=0.01)
+    rounds = [_rounds(DRIFT_A)[i : i + 4] for i in range(0, 20, 4)]
+    others = [_rounds(DRIFT_B)[i : i + 4] for i in range(0, 20, 4)]
+    assert flat.verdict == "slower"  # samples treated as independent: a false alarm
+    assert compare_measurements(rounds, others, threshold=0.01).verdict == "inconclusive"
+    assert cell.verdict == "same" and cell.stats.method == "welch rounds"
+    assert (cell.stats.rounds_a, cell.stats.rounds_b) == (5, 5)
+
+
+def test_a_real_slowdown_is_found_through_the_drift(tmp_path: Path) -> None:
+    slower = [m * 1.3 for m in DRIFT_B]
+    a = _store(tmp_path / "a.sqlite", "a", {CELL: _rounds(DRIFT_A)}, ENV, rounds=5)
+    b = _store(tmp_path / "b.sqlite", "b", {CELL: _rounds(slower)}, ENV, rounds=5)
+    with a, b:
+        comparison = compare_runs(a, "a", b, "b")
+    (cell,) = comparison.cells
+    assert cell.verdict == "slower" and comparison.any_slower
+    assert cell.stats.p_value < 0.002 and cell.stats.ratio_low > 1.2
+
+
+def test_a_slowdown_the_rounds_cannot_confirm_is_inconclusive(tmp_path: Path) -> None:
+    wild = (1.0e-3, 1.6e-3, 1.5e-3, 1.7e-3, 1.05e-3)
+    a = _store(tmp_path / "a.sqlite", "a", {CELL: _rounds(DRIFT_A)}, ENV, rounds=5)
+    b = _store(tmp_path / "b.sqlite", "b", {CELL: _rounds(wild)}, ENV, rounds=5)
+    with a, b:
+        comparison = compare_runs(a, "a", b, "b")
+        text = render_comparison(comparison)
+    assert comparison.cells[0].verdict == "inconclusive"
+    assert not comparison.any_slower and comparison.any_inconclusive_slower
+    assert "1 inconclusive" in text
+
+
+def test_a_busy_machine_is_a_warning(run_a: Store, tmp_path: Path) -> None:
+    busy = {"wall_s": 30.0, "foreign_cores": 1.0, "steal_fraction": 0.0, "load_1m": 3.0}
+    with _run_b(tmp_path, BASE) as run_b:
+        run_b.record_canary("b", 0, {"median_s": 1e-3})
+        run_b.record_canary("b", 1, {"median_s": 1.01e-3, "machine": busy})
+        text = render_comparison(compare_runs(run_a, "a", run_b, "b"))
+    assert "machine was busy while run B measured: other processes used 1.00 cores" in text
+    assert "while run A measured" not in text
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.results.records import CellResult, FitResult, TimingResult
+from bench.results.records import CellResult, FitResult
 from bench.results.store import Store
 from bench.spec.cell import Cell, FitSettings
 from reports.report import write_report
+from tests.records import timing_result
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTIONS = [
@@ -114,7 +115,7 @@ def test_report_builds_without_tensorflow(fixture_store_path: Path, tmp_path: Pa
 
 
 def _timing(median_s: float, params: int) -> CellResult:
-    timing = TimingResult(
+    timing = timing_result(
         params=params, params_trainable=params, flops=1000, flops_per_step=8000, build_s=0.0,
         compile_s=0.0, steps_per_sample=1, samples_s=(median_s,),
     )  # fmt: skip

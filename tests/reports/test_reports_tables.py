@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.results.records import CellResult, FitResult, TimingResult
+from bench.results.records import CellResult, FitResult
 from bench.results.store import Store
 from bench.spec.cell import Cell, FitSettings
 from reports.environment import environment_section
@@ -23,6 +23,7 @@ from reports.tables import (
     training_table,
     xla_table,
 )
+from tests.records import timing_result
 
 
 @pytest.fixture
@@ -97,6 +98,10 @@ def test_family_section_with_missing_data(by_name) -> None:
         "| units   |   params |   FLOPs/example |          train |      train XLA |\n"
         "|---------|----------|-----------------|----------------|----------------|\n"
         "| 8       |      416 |      8.00 kFLOP | 2.00 ± 0.04 ms | 1.00 ± 0.02 ms |\n\n"
+        "#### Spread of the train step time\n\n"
+        "| units   |   within (no XLA) |   between (no XLA) |   rounds (no XLA) |   within (XLA) |   between (XLA) |   rounds (XLA) |\n"
+        "|---------|-------------------|--------------------|-------------------|----------------|-----------------|----------------|\n"
+        "| 8       |             2.00% |                 0% |                 1 |          2.00% |              0% |              1 |\n\n"
         "#### Throughput (train step)\n\n"
         "| units   |   samples/s |   samples/s XLA |    achieved |   achieved XLA |   % of peak |   % of peak XLA |\n"
         "|---------|-------------|-----------------|-------------|----------------|-------------|-----------------|\n"
@@ -136,7 +141,7 @@ def test_reasons_show_their_first_line_cut_with_an_ellipsis() -> None:
 def test_noisy_cells_and_xla_fallbacks(fixture_store: Store) -> None:
     cells = load_run(fixture_store, "r1").cells
     assert noisy_section(cells).splitlines()[-1] == (
-        "| conv depth=2 filters=8 b32 train cpu |  2.00 ms |        30.0% |         5 |"
+        "| conv depth=2 filters=8 b32 train cpu |  2.00 ms |   ±25.0% |    30.0% |        0% |        1 |"
     )
     assert fallback_section(cells).splitlines()[-1] == (
         "| lstm units=8 b32 train cpu xla | cuDNN LSTM is not XLA-compilable; ran the non-cuDNN path |"
@@ -147,7 +152,7 @@ def test_summary_sentences_from_adjacent_capacities(by_name) -> None:
     # depth=2 filters=8 is noisy: the sentence using its median says so; the next does not.
     assert family_summary(by_name["conv"]) == (
         "doubling depth 1→2 multiplies params by 2.0×, FLOPs by 2.0× and train step time by "
-        "2.0× (XLA off, batch 32; noisy: IQR/median > 10% for depth=2 filters=8); peak "
+        "2.0× (XLA off, batch 32; noisy (see Problems): depth=2 filters=8); peak "
         "memory +1.00 MiB. Doubling filters 8→16 multiplies "
         "params by 4.0×, FLOPs by 4.0× and train step time by 2.0× (XLA off, batch 32); peak "
         "memory +1.00 MiB."
@@ -181,7 +186,7 @@ def test_environment_section(fixture_store: Store) -> None:
 
 
 def _timed(params: int, median_s: float, keras_step_s: float | None) -> CellResult:
-    timing = TimingResult(
+    timing = timing_result(
         params=params, params_trainable=params, flops=100, flops_per_step=3200, build_s=0.0,
         compile_s=0.1, steps_per_sample=10, samples_s=(median_s,) * 5, fit_step_s=keras_step_s,
     )  # fmt: skip

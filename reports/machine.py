@@ -1,0 +1,140 @@
+"""Was the machine quiet while a run measured? The canary and the CPU counters say.
+
+The runner times a fixed reference workload (the canary) before every round and at the
+end, and reads the machine's CPU counters beside it (`bench.orchestrate.machine`). A run
+is **busy** when the canary moved by more than :data:`CANARY_DRIFT` between its fastest
+and slowest reading, or when other processes took more than :data:`BUSY_FOREIGN_CORES`
+cores on average while blockbench measured: blockbench's worker uses every core, so any
+foreign load competes with it. A busy run's numbers are suspect; the report says so at
+the top and ``compare`` warns.
+
+>>> quiet = [{"median_s": 1.00e-3}, {"median_s": 1.02e-3, "machine": {"wall_s": 60,
+...          "foreign_cores": 0.05, "steal_fraction": 0.0, "busy_cores": 1.9}}]
+>>> state = MachineVerdict.from_canaries(quiet)
+>>> state.busy, round(state.canary_drift, 3), state.foreign_cores
+(False, 0.02, 0.05)
+>>> loaded = [quiet[0], {**quiet[1], "machine": {**quiet[1]["machine"], "foreign_cores": 1.0}}]
+>>> MachineVerdict.from_canaries(loaded).reasons
+('other processes used 1.00 cores on average (more than 0.5)',)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reports.markdown import table
+from reports.units import format_percent, format_seconds
+
+CANARY_DRIFT = 0.10
+BUSY_FOREIGN_CORES = 0.5
+
+
+@dataclass(frozen=True)
+class MachineVerdict:
+    """The machine's state over one run: canary medians, drift, foreign load, verdict."""
+
+    canary_medians: tuple[float, ...]
+    canary_drift: float | None
+    foreign_cores: float | None
+    foreign_cores_max: float | None
+    steal_fraction: float | None
+    reasons: tuple[str, ...]
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def measured(self) -> bool:
+        """Whether the run recorded any canary (older runs did not)."""
+        return bool(self.canary_medians)
+
+    @classmethod
+    def from_canaries(cls, canaries: Sequence[dict[str, Any]]) -> MachineVerdict:
+        medians = tuple(c["median_s"] for c in canaries if c.get("median_s"))
+        drift = max(medians) / min(medians) - 1 if len(medians) >= 2 else None
+        states = [c["machine"] for c in canaries if c.get("machine")]
+        wall = sum(s["wall_s"] for s in states)
+        foreign = sum(s["foreign_cores"] * s["wall_s"] for s in states) / wall if wall else None
+        steal = sum(s["steal_fraction"] * s["wall_s"] for s in states) / wall if wall else None
+        reasons = []
+        if drift is not None and drift > CANARY_DRIFT:
+            reasons.append(
+                f"the canary moved by {format_percent(drift)} between its fastest and "
+                f"slowest reading (more than {format_percent(CANARY_DRIFT)})"
+            )
+        if foreign is not None and foreign > BUSY_FOREIGN_CORES:
+            reasons.append(
+                f"other processes used {foreign:.2f} cores on average "
+                f"(more than {BUSY_FOREIGN_CORES:g})"
+            )
+        return cls(
+            canary_medians=medians,
+            canary_drift=drift,
+            foreign_cores=None if foreign is None else round(foreign, 6),
+            foreign_cores_max=max((s["foreign_cores"] for s in states), default=None),
+            steal_fraction=steal,
+            reasons=tuple(reasons),
+        )
+
+    def sentence(self) -> str:
+        """One line for the top of a report.
+
+        >>> MachineVerdict((1e-3,), None, None, None, None, ()).sentence()
+        'The canary ran once only, so the drift of the machine is unknown.'
+        """
+        if not self.measured:
+            return "This run recorded no canary, so whether the machine was quiet is unknown."
+        if self.busy:
+            return (
+                "**The machine was busy while this run measured: "
+                + "; ".join(self.reasons)
+                + ". Its numbers are suspect.**"
+            )
+        if self.canary_drift is None:
+            return "The canary ran once only, so the drift of the machine is unknown."
+        load = (
+            f" and other processes used {self.foreign_cores:.2f} cores on average"
+            if self.foreign_cores is not None
+            else ""
+        )
+        return (
+            f"The machine was quiet: the canary moved by "
+            f"{format_percent(self.canary_drift)}{load}."
+        )
+
+
+def machine_section(canaries: Sequence[dict[str, Any]]) -> str:
+    """The verdict and the canary's readings as a table (one row per reading)."""
+    verdict = MachineVerdict.from_canaries(canaries)
+    parts = [verdict.sentence()]
+    if canaries:
+        headers = ["#", "when", "round", "canary step", "vs first", "foreign cores",
+                   "steal", "load (1 min)"]  # fmt: skip
+        first = verdict.canary_medians[0] if verdict.canary_medians else None
+        rows = []
+        for canary in canaries:
+            machine = canary.get("machine") or {}
+            median = canary.get("median_s")
+            rows.append(
+                [
+                    str(canary.get("seq", "")),
+                    str(canary.get("when", "")),
+                    str(canary.get("round", "")),
+                    format_seconds(median) if median else canary.get("reason", "—"),
+                    f"{median / first:.3f}×" if median and first else "—",
+                    f"{machine['foreign_cores']:.2f}" if machine else "—",
+                    format_percent(machine["steal_fraction"]) if machine else "—",
+                    f"{machine['load_1m']:.2f}" if machine else "—",
+                ]
+            )
+        parts.append(table(headers, rows, left=2))
+        parts.append(
+            "The canary is a fixed workload (a train step of `dense units=256`, batch 64, "
+            "40 steps per sample) timed before every round and at the end; *foreign cores* "
+            "is the CPU other processes used since the previous reading, from `/proc/stat` "
+            "less blockbench's own processes."
+        )
+    return "\n\n".join(parts)
