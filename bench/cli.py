@@ -56,6 +56,11 @@ def _load_spec(args: argparse.Namespace):
         settings = dataclasses.replace(spec.settings, profile=True)
         cells = tuple(dataclasses.replace(c, profile=True) for c in spec.cells)
         spec = dataclasses.replace(spec, settings=settings, cells=cells)
+    rounds = getattr(args, "rounds", None)
+    if rounds is not None:
+        if rounds < 1:
+            raise ConfigError(f"--rounds {rounds}: expected a positive number of rounds")
+        spec = dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, rounds=rounds))
     return spec
 
 
@@ -272,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true", help="capture a TensorBoard profile per cell")
     p.add_argument("--retry-failed", action="store_true", help="run failed cells again")
     p.add_argument("--no-report", action="store_true", help="do not write the report")
+    p.add_argument(
+        "--rounds", type=int, metavar="N", help="rounds per timing cell (overrides [run] rounds)"
+    )
 
     p = command("list", cmd_list, "list the cells a config expands to, without running")
     p.add_argument("config", metavar="PRESET_OR_FILE")

@@ -29,10 +29,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from bench.spec.cell import Cell  # noqa: E402
-from bench.spec.config import RunSettings  # noqa: E402
 from bench.measure.model import build_model  # noqa: E402
 from bench.measure.timing import make_program, measure_round  # noqa: E402
+from bench.spec.cell import Cell  # noqa: E402
+from bench.spec.config import RunSettings  # noqa: E402
 from blocks import seed  # noqa: E402
 
 BATCH = 64

@@ -97,6 +97,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         for curve in curve_rows(item):
             curve_records.append({**curve, **extra, "condition": conditions(item)})
     extra_columns = ["family", "capacity"]
+    added = (*extra_columns, "condition")
     fit_extra = [*extra_columns, "condition", "final_train_metric"]
     return RunData(
         run=run,
@@ -108,7 +109,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         curves=pd.DataFrame(
             curve_records,
             columns=[
-                *(c for c in curve_columns(curve_records) if c not in (*extra_columns, "condition")),
+                *(c for c in curve_columns(curve_records) if c not in added),
                 *extra_columns,
                 "condition",
             ],

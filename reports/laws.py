@@ -155,7 +155,7 @@ def crossover_params(law: OverheadLaw, flops: list[float], params: list[float]) 
 
     pairs = sorted((f, p) for f, p in zip(flops, params, strict=True) if f > 0 and p > 0)
     target = law.crossover_flops
-    for (f0, p0), (f1, p1) in zip(pairs, pairs[1:]):
+    for (f0, p0), (f1, p1) in zip(pairs, pairs[1:], strict=False):
         if f0 <= target <= f1 and f1 > f0:
             t = (math.log(target) - math.log(f0)) / (math.log(f1) - math.log(f0))
             return math.exp(math.log(p0) + t * (math.log(p1) - math.log(p0)))
@@ -178,12 +178,15 @@ def overhead_section(families: list[Family]) -> str:
                     pass_,
                     "on" if xla else "off",
                     str(law.n),
-                    _interval(law.overhead_s, law.overhead_low, law.overhead_high,
-                              format_seconds),  # fmt: skip
-                    _interval(law.throughput, law.throughput_low, law.throughput_high,
-                              format_flops_rate),  # fmt: skip
-                    _interval(law.crossover_flops, law.crossover_low, law.crossover_high,
-                              format_flops),  # fmt: skip
+                    _interval(
+                        law.overhead_s, law.overhead_low, law.overhead_high, format_seconds
+                    ),  # fmt: skip
+                    _interval(
+                        law.throughput, law.throughput_low, law.throughput_high, format_flops_rate
+                    ),  # fmt: skip
+                    _interval(
+                        law.crossover_flops, law.crossover_low, law.crossover_high, format_flops
+                    ),  # fmt: skip
                     format_count(round(cross)) if cross else "outside the measured range",
                     format_number(law.r2),
                     "fits" if law.conclusive else "inconclusive",

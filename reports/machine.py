@@ -101,8 +101,7 @@ class MachineVerdict:
             else ""
         )
         return (
-            f"The machine was quiet: the canary moved by "
-            f"{format_percent(self.canary_drift)}{load}."
+            f"The machine was quiet: the canary moved by {format_percent(self.canary_drift)}{load}."
         )
 
 
@@ -132,8 +131,9 @@ def machine_section(canaries: Sequence[dict[str, Any]]) -> str:
             )
         parts.append(table(headers, rows, left=2))
         parts.append(
-            "The canary is a fixed workload (a train step of `dense units=256`, batch 64, "
-            "40 steps per sample) timed before every round and at the end; *foreign cores* "
+            "The canary is a fixed workload (a chain of 512×512 float32 matmuls, 50 per "
+            "sample, after a warm-up sample) timed before every round and at the end, each "
+            "time in that round's fresh worker; *foreign cores* "
             "is the CPU other processes used since the previous reading, from `/proc/stat` "
             "less blockbench's own processes."
         )

@@ -9,9 +9,12 @@ Definitions, per dataset and label-noise condition, capacities ordered by params
 
 - a capacity *interpolates* when every seed's noisy-label train error reached epsilon;
 - the *threshold* is the smallest capacity that interpolates;
-- the *peak* is the capacity with the highest mean final test error at or beyond the
-  threshold; its *height* is its mean final test error over the lowest mean among the
-  smaller capacities, with a 95% bootstrap CI over seeds (seeds resampled per capacity).
+- the *peak* is the capacity with the highest mean final test error past the curve's
+  first minimum (the largest capacity when the curve only falls); its *height* is its
+  mean final test error over the lowest mean among the smaller capacities, with a 95%
+  bootstrap CI over seeds (seeds resampled per capacity). The sentence says where it sits
+  against the threshold; with a finite epsilon, widths just below the threshold nearly
+  interpolate, and the peak may sit there.
 
 >>> points = [Point(100, [0.30, 0.32], [0.30, 0.31], [0.20, 0.22], [False, False]),
 ...           Point(1000, [0.40, 0.42], [0.25, 0.26], [0.0, 0.0], [True, True]),
@@ -80,7 +83,12 @@ def analyse(points: Sequence[Point], *, train_size: int) -> Curve:
     threshold = next((p for p in points if p.interpolates), None)
     if threshold is None:
         return Curve(points, train_size, None, None, None, None, None)
-    beyond = [p for p in points if p.params >= threshold.params]
+    # The peak is looked for past the curve's first minimum, wherever it falls against the
+    # threshold: with a finite epsilon, widths just below the threshold nearly interpolate
+    # too, and the peak may sit there.
+    means = [_mean(p.final_test) for p in points]
+    first_min = next((i for i in range(len(points) - 1) if means[i] <= means[i + 1]), None)
+    beyond = list(points[first_min + 1 :]) if first_min is not None else [points[-1]]
     peak = max(beyond, key=lambda p: _mean(p.final_test))
     smaller = [p for p in points if p.params < peak.params and not math.isnan(_mean(p.final_test))]
     if not smaller:

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, MaxNLocator
 
 from reports.families import Family
+from reports import overfitting
 from reports.frames import RunData, capacity_label, is_default_condition
 from reports.laws import points
 from reports.scaling import fit_power_law
@@ -40,6 +41,7 @@ PLOT_FILES = frozenset(
         "gap_vs_params.png",
         "learning_curves.png",
         "xla_speedup.png",
+        "model_wise.png",
     }
 )
 MAX_COLUMNS = 3
@@ -310,7 +312,7 @@ def _metric_curve_plot(data: RunData, out_dir: Path) -> Plot:
     loss_ax, metric_ax = figure.subplots(1, 2)
     numeric = ["train_loss", "val_loss", "train_metric", "val_metric"]
     for index, (capacity, group) in enumerate(rows.groupby("capacity")):
-        mean = group[["epoch", *numeric]].apply(pd.to_numeric, errors="coerce")
+        mean = group.reindex(columns=["epoch", *numeric]).apply(pd.to_numeric, errors="coerce")
         mean = mean.groupby("epoch").mean()
         color, label = f"C{index % 10}", capacity_label(capacity)
         for ax, name in ((loss_ax, "loss"), (metric_ax, "metric")):
@@ -378,12 +380,56 @@ def xla_speedup_plot(families: list[Family], out_dir: Path) -> Plot:
     return Plot(title, filename, "Blue: XLA faster; red: XLA slower; grey: not measured.")
 
 
+def model_wise_plot(data: RunData, out_dir: Path) -> Plot:
+    """Test error (final and early-stopped) and train error against params, mean ± std
+    over seeds, one panel per family and label-noise condition, the interpolation
+    threshold marked."""
+    title = "Model-wise error against params"
+    results = {item.cell.cell_id: item.result.fit for item in data.stored if item.result.fit}
+    table = overfitting.records(data.fits, results) if not data.fits.empty else pd.DataFrame()
+    curves = overfitting.curves_of(table)
+    curves = {key: curve for key, curve in curves.items() if len(curve.points) >= 2}
+    if not curves:
+        return Plot(title, None, "No fit sweep with two or more capacities, so no model-wise plot.")
+    figure, axes = _grid(len(curves))
+    for ax, ((family, condition), curve) in zip(axes, sorted(curves.items()), strict=True):
+        params = np.array([p.params for p in curve.points], dtype=float)
+        series = (
+            ("test error (final epoch)", "final_test", "C3", "-"),
+            ("test error (early-stopped)", "early_test", "C0", "--"),
+            ("train error (labels trained on)", "train_error", "C2", ":"),
+        )
+        for label, name, color, style in series:
+            values = [np.asarray(getattr(p, name), dtype=float) for p in curve.points]
+            mean = np.array([np.nanmean(v) if v.size else np.nan for v in values])
+            std = np.array([np.nanstd(v) if v.size else np.nan for v in values])
+            ax.plot(params, mean, style, color=color, marker="o", markersize=3, label=label)
+            ax.fill_between(params, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+        if curve.threshold is not None:
+            ax.axvline(curve.threshold, color="0.4", lw=1, ls="-.", label="interpolation threshold")
+        _log(ax, y=False)
+        ax.set_xlabel("params")
+        ax.set_ylabel("error")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{family}, {condition}", fontsize=10)
+    axes[0].legend(fontsize=7, loc="upper right")
+    _save(figure, out_dir / "model_wise.png")
+    note = (
+        "Mean ± std over seeds. *Final*: the test error of the last epoch trained (no early "
+        "stopping); *early-stopped*: at the best-validation epoch. The dash-dot line is the "
+        "interpolation threshold (the smallest capacity whose every seed reached the "
+        "stopping rule's train error); none is drawn when no capacity reached it."
+    )
+    return Plot(title, "model_wise.png", note)
+
+
 def write_plots(data: RunData, families: list[Family], out_dir: Path) -> list[Plot]:
     """Draw every plot into ``out_dir`` and return them in report order."""
     makers: list[Callable[[], Plot]] = [
         lambda: step_time_plot(families, out_dir),
         lambda: throughput_plot(data, families, out_dir),
         lambda: memory_plot(families, out_dir),
+        lambda: model_wise_plot(data, out_dir),
         lambda: gap_plot(data, out_dir),
         lambda: learning_curve_plot(data, out_dir),
         lambda: xla_speedup_plot(families, out_dir),

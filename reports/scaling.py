@@ -159,7 +159,7 @@ def fit_overhead_law(flops: Sequence[float], seconds: Sequence[float]) -> Overhe
     b_low, b_high = b - t * se_b, b + t * se_b
     crossover = a / b if b > 0 else math.inf
     if b > 0:
-        variance = (cov[0, 0] / b**2 + a**2 * cov[1, 1] / b**4 - 2 * a * cov[0, 1] / b**3)
+        variance = cov[0, 0] / b**2 + a**2 * cov[1, 1] / b**4 - 2 * a * cov[0, 1] / b**3
         half = t * math.sqrt(max(float(variance), 0.0))
         cross_low, cross_high = crossover - half, crossover + half
     else:

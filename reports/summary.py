@@ -126,11 +126,7 @@ def _ratios(family: Family, a: str, b: str) -> list[str]:
     if pass_ and xla is not None:
         times = [family.value(c, pass_, xla, "step_s_median") for c in (a, b)]
         noisy = [capacity_label(c) for c in (a, b) if _is_noisy(family, c, pass_, xla)]
-        caveat = (
-            f"; noisy (see Problems): {' and '.join(noisy)}"
-            if noisy
-            else ""
-        )
+        caveat = f"; noisy (see Problems): {' and '.join(noisy)}" if noisy else ""
         clauses.append(
             f"{pass_} step time by {format_ratio(times[1] / times[0])} "
             f"(XLA {'on' if xla else 'off'}, batch {family.batch_size}{caveat})"

@@ -118,6 +118,10 @@ def main() -> int:
             send({"op": "reply", "reply": dataclasses.asdict(_extras(cell))})
         elif op == "cell":
             send({"op": "result", "result": _fit(cell).to_dict()})
+        elif op == "fit_group":
+            cells = [Cell.from_dict(c) for c in request["cells"]]
+            print(f"--- fit_group {' '.join(c.cell_id for c in cells)}", file=sys.stderr)
+            send({"op": "results", "results": [_fit(c).to_dict() for c in cells]})
         elif op == "probe":
             send({"op": "probe", "probe": {"peak_flops": 1e9}})
         elif op == "canary":

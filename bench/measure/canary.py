@@ -3,13 +3,16 @@ rounds and at its end. It never changes with the config, so its drift within a r
 how much the machine itself moved; a run whose canary moved by more than 10% is marked
 busy in its report and in ``compare``.
 
-The workload is a train step of ``dense units=256`` on 64 features at batch 64 (about
-0.1 ms of compute and the same Python-free in-graph loop as every timing cell), K fixed at
-``STEPS`` so every run times exactly the same work.
+The workload is the peak-FLOP probe's: a chain of float32 ``SIZE``² matmuls inside one
+traced loop, ``STEPS`` per sample (about 0.1 s on 2 cores), one warm-up sample, then
+``SAMPLES`` samples. A compute-bound workload on every core: a process competing for a
+core slows it by up to 2x, while it barely feels the process-to-process variation that
+small Keras steps show (their round medians scatter by about 20% here, see the report's
+*between* spread), so a quiet machine reads as quiet.
 
->>> result = canary(samples=2, steps=5)
->>> len(result["samples_s"]), result["median_s"] > 0
-(2, True)
+>>> result = canary(samples=2, steps=2, size=64)
+>>> len(result["samples_s"]), result["median_s"] > 0, result["label"]
+(2, True, 'matmul 64x64 float32, 2 per sample')
 """
 
 from __future__ import annotations
@@ -18,33 +21,31 @@ import statistics
 import time
 from typing import Any
 
-import keras
-import numpy as np
+import tensorflow as tf
 
-from bench.measure.model import build_model
-from bench.measure.timing import make_program
-from bench.spec.cell import Cell
-
-CELL = Cell("dense", (("units", 256),), (64,), 64, "train")
-STEPS = 40
+SIZE = 512
+STEPS = 50
 SAMPLES = 5
 
 
-def canary(*, samples: int = SAMPLES, steps: int = STEPS) -> dict[str, Any]:
-    """Seconds per step of each sample of the fixed workload, and their median."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, CELL.batch_size, *CELL.input_shape)).astype(np.float32)
-    y = rng.integers(0, 10, size=(2, CELL.batch_size)).astype(np.int32)
-    try:
-        program = make_program(build_model(CELL, fixed_batch=True), x, y, pass_="train",
-                               xla=False)  # fmt: skip
-        program.run(steps)  # compile and warm up
-        values = []
-        for _ in range(samples):
-            start = time.perf_counter()
-            program.run(steps)
-            values.append((time.perf_counter() - start) / steps)
-    finally:
-        keras.backend.clear_session()
-    return {"samples_s": values, "median_s": statistics.median(values), "label": CELL.label}
+def canary(*, samples: int = SAMPLES, steps: int = STEPS, size: int = SIZE) -> dict[str, Any]:
+    """Seconds per matmul of each sample of the fixed workload, and their median."""
+    a = tf.random.stateless_normal((size, size), seed=(1, 2)) / size**0.5
+    b = tf.random.stateless_normal((size, size), seed=(3, 4)) / size**0.5
+
+    @tf.function(jit_compile=False)
+    def loop(num_steps: tf.Tensor) -> tf.Tensor:
+        x = a
+        for _ in tf.range(num_steps):
+            x = tf.matmul(x, b)  # chained: no step can be skipped or hoisted
+        return tf.reduce_sum(x)
+
+    count = tf.constant(steps)
+    float(loop(count).numpy())  # trace, compile and warm up
+    values = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        float(loop(count).numpy())
+        values.append((time.perf_counter() - start) / steps)
+    label = f"matmul {size}x{size} float32, {steps} per sample"
+    return {"samples_s": values, "median_s": statistics.median(values), "label": label}

@@ -10,6 +10,8 @@ Requests, one reply each:
   round (``steps`` null: calibrate K); reply ``{"op": "reply", "reply": {...}}``;
 - ``{"op": "extras", "cell": {...}}``: memory, XLA check, profile, Keras step; same reply;
 - ``{"op": "cell", "cell": {...}}``: a fit cell whole; reply ``{"op": "result", ...}``;
+- ``{"op": "fit_group", "cells": [...]}``: the seeds of one fit configuration, trained
+  together; reply ``{"op": "results", "results": [...]}``, one per cell, in order;
 - ``{"op": "probe", "device": "cpu"}``: the peak-FLOP probe;
 - ``{"op": "canary"}``: the fixed reference workload (`bench.measure.canary`);
 - ``{"op": "exit"}``.
@@ -24,6 +26,7 @@ Run as ``python -m bench.worker SETTINGS_JSON RUN_DIR``.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -73,9 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     from bench.measure.probe import peak_flops
     from bench.spec.cell import Cell
     from bench.spec.plugins import load_plugins
-    from bench.worker.execute import CellContext, gpu_visible, run_cell, run_extras, run_round
+    from bench.worker.execute import (
+        CellContext,
+        gpu_visible,
+        run_cell,
+        run_extras,
+        run_fit_cells,
+        run_round,
+    )
 
     load_plugins()
+    # Everything imported so far lives as long as the worker: keep it out of the garbage
+    # collector's scans, which otherwise cost ~0.4 s per cell (TensorFlow's object graph).
+    gc.freeze()
 
     context = CellContext(settings=settings, run_dir=run_dir)
     _send(channel, {"op": "ready", "pid": os.getpid(), "gpu": gpu_visible()})
@@ -95,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         elif request["op"] == "cell":
             result = run_cell(cell, context)
             _send(channel, {"op": "result", "result": result.to_dict()})
+        elif request["op"] == "fit_group":
+            cells = [Cell.from_dict(c) for c in request["cells"]]
+            print(f"--- fit_group {' '.join(c.cell_id for c in cells)}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            results = run_fit_cells(cells, context)
+            _send(channel, {"op": "results", "results": [r.to_dict() for r in results]})
         elif request["op"] == "canary":
             _send(channel, {"op": "canary", "canary": canary()})
         elif request["op"] == "probe":

@@ -95,6 +95,24 @@ def run_cell(cell: Cell, context: CellContext) -> CellResult:
     return CellResult(**{**vars(result), "wall_s": time.perf_counter() - start})
 
 
+def run_fit_cells(cells: list[Cell], context: CellContext) -> list[CellResult]:
+    """Run the seeds of one fit configuration together (`bench.fit.group`: one stacked
+    model where the block allows it); if that fails, each cell on its own, so every
+    cell fails with its own reason. One result per cell, in order."""
+    if len(cells) > 1 and not (cells[0].device == "gpu" and not gpu_visible()):
+        start = time.perf_counter()
+        try:
+            with _cell_scope(cells[0], context.settings):
+                from bench.fit.group import run_fit_group
+
+                fits = run_fit_group(cells)
+            return [CellResult("ok", fit=fit, wall_s=fit.fit_wall_s) for fit in fits]
+        except Exception:  # fall back: each cell on its own says what went wrong
+            print(f"group of {len(cells)} failed after {time.perf_counter() - start:.1f} s; "
+                  f"running its cells one by one\n{_trace()}", flush=True)  # fmt: skip
+    return [run_cell(cell, context) for cell in cells]
+
+
 def run_round(
     cell: Cell, context: CellContext, *, round_: int, position: int, steps: int | None = None
 ) -> Reply:

@@ -17,6 +17,7 @@ from bench.spec.config import load
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
+ROUNDS = 2  # fewer than the preset's, to keep the suite fast; each in a fresh worker
 
 
 def blockbench(*args, out):
@@ -29,7 +30,7 @@ def blockbench(*args, out):
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
-    done = blockbench("run", "smoke", out=out)
+    done = blockbench("run", "smoke", "--rounds", str(ROUNDS), out=out)
     assert done.returncode == 0, done.stderr[-3000:]
     with Store(store_path(out)) as store:
         (run,) = store.runs()
@@ -52,8 +53,11 @@ def test_smoke_run_measures_every_cell(smoke):
             assert result.fit.epochs_run == cell.fit.epochs
             continue
         timing = result.timing
-        assert len(timing.samples_s) == spec.settings.repeats
-        assert len(timing.warmup_s) == spec.settings.warmup
+        assert [r.round for r in timing.rounds] == list(range(1, ROUNDS + 1))
+        assert len({r.pid for r in timing.rounds}) == ROUNDS  # a fresh worker per round
+        assert len(timing.samples_s) == spec.settings.repeats * ROUNDS
+        assert len(timing.warmup_s) == spec.settings.warmup * ROUNDS
+        assert len({r.steps_per_sample for r in timing.rounds}) == 1  # K kept across rounds
         assert timing.steps_per_sample >= 1 and min(timing.samples_s) > 0
         # each sample lasted at least the configured minimum (K was calibrated)
         assert min(timing.samples_s) * timing.steps_per_sample >= 0.5 * spec.settings.min_sample_s

@@ -82,7 +82,8 @@ def test_crashes_hangs_and_oom_are_failures_and_the_run_goes_on(tmp_path):
     # Good cells got every round, each in its own worker; failed cells were not retried.
     assert [len({r.pid for r in res.timing.rounds}) for res in (results[0], results[6])] == [3, 3]
     log = (tmp_path / run_id / "worker.log").read_text()
-    by_mode = {s.cell.knob_dict["mode"] + str(s.cell.batch_size): s.cell for s in store.cells(run_id)}
+    stored = store.cells(run_id)
+    by_mode = {s.cell.knob_dict["mode"] + str(s.cell.batch_size): s.cell for s in stored}
     assert log.count(f"--- round {by_mode['raise2'].cell_id}") == 1
     assert log.count(f"--- round {by_mode['ok1'].cell_id}") == 3
     assert log.count(f"--- extras {by_mode['ok1'].cell_id}") == 1

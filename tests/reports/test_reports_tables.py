@@ -242,7 +242,7 @@ def test_training_table_shows_xla_and_batch_when_they_vary(odd_families) -> None
     text = training_table(odd_families["gru"])
     assert text.split("\n\n")[0] == TRAINING_NOTE
     assert "running train loss (Keras history)" in TRAINING_NOTE
-    assert "not an inference-mode evaluation" in TRAINING_NOTE
+    assert "at the final epoch (inference mode" in TRAINING_NOTE
     rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines()[2:]]
     assert rows[0][:6] == ["units", "data", "batch", "XLA", "seeds", "params"]
     assert [row[:6] for row in rows[2:]] == [
