@@ -26,9 +26,15 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, MaxNLocator
 
-from reports.families import Family
 from reports import overfitting
-from reports.frames import RunData, capacity_label, is_default_condition
+from reports.families import Family
+from reports.frames import (
+    RunData,
+    capacity_label,
+    format_knob,
+    is_default_condition,
+    knob_values,
+)
 from reports.laws import points
 from reports.scaling import fit_power_law
 
@@ -332,6 +338,16 @@ def _metric_curve_plot(data: RunData, out_dir: Path) -> Plot:
     )
 
 
+def _varying_label(family: Family, capacity: str) -> str:
+    """The capacity by the knobs that vary within its family only (short enough for a
+    heatmap cell): ``filters=16``, not every fixed knob and the input shape."""
+    values = [knob_values(c) for c in family.capacities]
+    keys = dict.fromkeys(k for v in values for k in v if k != "input")
+    varying = [k for k in keys if len({repr(v.get(k)) for v in values}) > 1]
+    own = knob_values(capacity)
+    return " ".join(f"{k}={format_knob(own[k])}" for k in varying if k in own) or "—"
+
+
 def xla_speedup_plot(families: list[Family], out_dir: Path) -> Plot:
     """Heatmap of the XLA speedup (time off / time on), families × capacities."""
     title = "XLA speedup"
@@ -344,7 +360,7 @@ def xla_speedup_plot(families: list[Family], out_dir: Path) -> Plot:
             off = family.value(capacity, pass_, False, "step_s_median") if pass_ else None
             on = family.value(capacity, pass_, True, "step_s_median") if pass_ else None
             if off and on:
-                row.append((off / on, capacity_label(capacity)))
+                row.append((off / on, _varying_label(family, capacity)))
         if row:
             table.append(row)
             names.append(f"{family.name} ({pass_})")

@@ -20,6 +20,7 @@ from bench.results.store import RunInfo, Store
 from reports.environment import environment_section
 from reports.families import families as family_views
 from reports.frames import RunData, load_run, open_store
+from reports.glance import glance_section
 from reports.laws import overhead_section, scaling_section
 from reports.machine import MachineVerdict, machine_section
 from reports.overfitting import records as overfitting_records
@@ -73,6 +74,8 @@ def render_report(data: RunData, plot_dir: Path, *, out_dir: str | Path | None =
         f"# blockbench report: {data.run.name}",
         run_line(data.run, data),
         *_busy_warning(data),
+        "## At a glance",
+        glance_section(views),
         "## Summary",
         summary_section(views),
         "## Machine state",

@@ -21,7 +21,7 @@ import statistics
 import time
 from typing import Any
 
-import tensorflow as tf
+from bench.measure.probe import matmul_chain
 
 SIZE = 512
 STEPS = 50
@@ -30,22 +30,12 @@ SAMPLES = 5
 
 def canary(*, samples: int = SAMPLES, steps: int = STEPS, size: int = SIZE) -> dict[str, Any]:
     """Seconds per matmul of each sample of the fixed workload, and their median."""
-    a = tf.random.stateless_normal((size, size), seed=(1, 2)) / size**0.5
-    b = tf.random.stateless_normal((size, size), seed=(3, 4)) / size**0.5
-
-    @tf.function(jit_compile=False)
-    def loop(num_steps: tf.Tensor) -> tf.Tensor:
-        x = a
-        for _ in tf.range(num_steps):
-            x = tf.matmul(x, b)  # chained: no step can be skipped or hoisted
-        return tf.reduce_sum(x)
-
-    count = tf.constant(steps)
-    float(loop(count).numpy())  # trace, compile and warm up
+    run = matmul_chain(size)
+    run(steps)  # trace, compile and warm up
     values = []
     for _ in range(samples):
         start = time.perf_counter()
-        float(loop(count).numpy())
+        run(steps)
         values.append((time.perf_counter() - start) / steps)
     label = f"matmul {size}x{size} float32, {steps} per sample"
     return {"samples_s": values, "median_s": statistics.median(values), "label": label}

@@ -16,12 +16,15 @@ from tests.records import timing_result
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTIONS = [
     "# blockbench report: fixture",
+    "## At a glance",
     "## Summary",
+    "## Machine state",
     "## Environment",
     "## Results by block family",
     "### conv",
     "### dense",
     "### lstm",
+    "## Step time = overhead + FLOPs ÷ throughput",
     "## Scaling laws",
     "## Plots",
     "## Problems",
@@ -62,6 +65,10 @@ def test_sections_in_order(built: Path) -> None:
     text = "\n".join(lines)
     assert "29 of 40 cells done (26 ok, 1 failed, 2 skipped)" in text
     assert "| dense    | train   | off   | step time   |   3 |          1.00 |" in text
+    # at a glance: ratios against the smallest capacity (the fixture's dense step times
+    # double with units, its params are 16 -> 32 -> 64 units' counts)
+    assert "| units=32   |" in text and "(×2.00)" in text
+    assert "This run recorded no canary, so whether the machine was quiet is unknown." in text
 
 
 def test_plots_are_valid_pngs_linked_relatively(built: Path) -> None:
