@@ -14,9 +14,10 @@ sub-package     owns                                                         Ten
 ``worker``      the worker process: runs one cell at a time                  yes
 ``orchestrate`` the runner (worker processes, rounds, faults), environment   no
 ``tools``       the TensorBoard launcher and other user tools                no
-``cli``         the ``blockbench`` command line, on top of everything        no
 ==============  ===========================================================  ==========
 
 ``reports`` (a sibling package) sits beside ``orchestrate``: it reads ``results`` and
-never imports TensorFlow.
+never imports TensorFlow. The command line is the top-level ``blockbench`` package, the
+only one that imports both ``bench`` and ``reports``; nothing in ``bench`` imports
+``reports``.
 """

@@ -62,7 +62,7 @@ xla = [false, true]
 
 def run(out: Path, config: str, *extra: str, env: dict | None = None) -> str:
     """One ``blockbench run`` (a new run); returns its run id."""
-    command = [sys.executable, "-m", "bench.cli", "--out", str(out), "run", config, "--new",
+    command = [sys.executable, "-m", "blockbench", "--out", str(out), "run", config, "--new",
                "--quiet", *extra]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
 from bench.results.rows import CELL_COLUMNS
 from bench.results.store import Store, store_path
 from bench.spec.config import load
+from blockbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ ROUNDS = 2  # fewer than the preset's, to keep the suite fast; each in a fresh w
 
 def blockbench(*args, out):
     return subprocess.run(
-        [sys.executable, "-m", "bench.cli", "--out", str(out), *args],
+        [sys.executable, "-m", "blockbench", "--out", str(out), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
 

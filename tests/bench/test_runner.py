@@ -142,7 +142,7 @@ def test_killed_runner_keeps_finished_rounds_and_resume_runs_only_missing(tmp_pa
     config.write_text(fault_config(["ok", "sleep", "ok"], seconds=1.0))
     env = {**os.environ, "BLOCKBENCH_PLUGINS": PLUGIN, "PYTHONPATH": str(ROOT),
            "BLOCKBENCH_WORKER_MODULE": STUB}  # fmt: skip
-    command = [sys.executable, "-m", "bench.cli", "--out", str(tmp_path), "run", str(config),
+    command = [sys.executable, "-m", "blockbench", "--out", str(tmp_path), "run", str(config),
                "--no-report", "--quiet"]  # fmt: skip
     runner = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -84,7 +84,7 @@ def test_cell_row_derives_throughput_flops_and_percent_of_peak():
 
 
 def test_resume_command_repeats_the_arguments():
-    from bench.cli import _resume_command, build_parser
+    from blockbench.cli import _resume_command, build_parser
 
     argv = ["--out", "o", "run", "quick", "--shard", "2/4", "--profile", "--new"]
     args = build_parser().parse_args(argv)

@@ -1,0 +1,5 @@
+"""``python -m blockbench``: the command line."""
+
+from blockbench.cli import main
+
+raise SystemExit(main())
