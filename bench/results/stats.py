@@ -204,9 +204,8 @@ class RoundComparison:
     ``ratio`` is median(B) / median(A) of the pooled samples; ``ratio_low``/``ratio_high``
     its 95% interval (hierarchical bootstrap of both sides, independently). ``p_value``
     comes from Welch's t-test on the logs of the round medians (``method = "welch
-    rounds"``), which needs two rounds a side; with fewer, it falls back to Mann-Whitney
-    on the pooled samples (``method = "mann-whitney samples"``), which ignores the
-    variance between processes and says so.
+    rounds"``), which needs two rounds a side; measurements with a single round are
+    compared on raw samples by `reports.significance.compare_samples`.
     """
 
     rounds_a: int
@@ -221,7 +220,6 @@ class RoundComparison:
 
 
 WELCH_ROUNDS = "welch rounds"
-MANN_WHITNEY_SAMPLES = "mann-whitney samples"
 
 
 def compare_rounds(
@@ -239,8 +237,8 @@ def compare_rounds(
     """
     groups_a = [np.asarray(r, dtype=float) for r in rounds_a if len(r)]
     groups_b = [np.asarray(r, dtype=float) for r in rounds_b if len(r)]
-    if not groups_a or not groups_b:
-        raise ValueError("both sides need at least one sample")
+    if len(groups_a) < 2 or len(groups_b) < 2:
+        raise ValueError("a round-level test needs at least two rounds with samples a side")
     pooled_a, pooled_b = np.concatenate(groups_a), np.concatenate(groups_b)
     median_a, median_b = float(np.median(pooled_a)), float(np.median(pooled_b))
     rng = np.random.default_rng(BOOTSTRAP_SEED)
@@ -248,12 +246,9 @@ def compare_rounds(
     boot_b = np.nanmedian(_resampled(groups_b, BOOTSTRAP_RESAMPLES, rng), axis=1)
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(boot_b / boot_a, [tail, 100 - tail])
-    if len(groups_a) >= 2 and len(groups_b) >= 2:
-        logs_a = np.log([np.median(g) for g in groups_a])
-        logs_b = np.log([np.median(g) for g in groups_b])
-        p_value, method = _welch(logs_a, logs_b), WELCH_ROUNDS
-    else:
-        p_value, method = _mann_whitney(pooled_a, pooled_b), MANN_WHITNEY_SAMPLES
+    logs_a = np.log([np.median(g) for g in groups_a])
+    logs_b = np.log([np.median(g) for g in groups_b])
+    p_value, method = _welch(logs_a, logs_b), WELCH_ROUNDS
     return RoundComparison(
         len(groups_a), len(groups_b), median_a, median_b, median_b / median_a,
         float(low), float(high), p_value, method,
@@ -265,13 +260,6 @@ def _welch(a: np.ndarray, b: np.ndarray) -> float:
         return 1.0 if a[0] == b[0] else 0.0  # no spread at all: equal or certainly apart
     p_value = float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
     return 1.0 if math.isnan(p_value) else p_value
-
-
-def _mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
-    if np.all(a == a[0]) and np.all(b == a[0]):
-        return 1.0
-    method = "asymptotic" if min(a.size, b.size) > 8 else "auto"
-    return float(scipy_stats.mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
 
 
 def min_welch_rounds(alpha: float, ratio: float, between_cv: float) -> int:
