@@ -30,7 +30,8 @@ import tensorflow as tf  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from bench.measure.model import build_model  # noqa: E402
-from bench.measure.timing import make_program, measure_round  # noqa: E402
+from bench.measure.rounds import measure_round  # noqa: E402
+from bench.measure.timing import make_program  # noqa: E402
 from bench.spec.cell import Cell  # noqa: E402
 from bench.spec.config import RunSettings  # noqa: E402
 from blocks import seed  # noqa: E402

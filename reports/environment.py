@@ -25,7 +25,8 @@ from reports.units import MISSING, format_flops_rate, is_missing
 _KNOWN = {
     "cpu_model", "cores", "intra_op_threads", "inter_op_threads", "os", "python", "tensorflow",
     "keras", "numpy", "gpus", "gpu_driver", "git_commit", "git_dirty", "tf32",
-    "cpu_allocator_bfc", "hostname", "blockbench",
+    "cpu_allocator_bfc", "cpu_allocator", "hostname", "blockbench", "keras_backends", "jax",
+    "jaxlib", "torch",
 }  # fmt: skip
 
 # Keys that say where or when, not what: never a reason to distrust a comparison.
@@ -39,6 +40,9 @@ _VERSIONS = (
     ("python", "Python"),
     ("tensorflow", "TensorFlow"),
     ("keras", "Keras"),
+    ("jax", "JAX"),
+    ("jaxlib", "jaxlib"),
+    ("torch", "PyTorch"),
     ("numpy", "NumPy"),
     ("blockbench", "blockbench"),
 )
@@ -88,10 +92,8 @@ def environment_rows(env: dict[str, Any], probes: dict[str, dict[str, Any]]) -> 
         ["commit", commit],
         ["host", _text(env.get("hostname"))],
         ["TF32", _switch(env.get("tf32"), "on", "off")],
-        [
-            "CPU allocator",
-            _switch(env.get("cpu_allocator_bfc"), "BFC (TF_CPU_ALLOCATOR_USE_BFC=true)", "default"),
-        ],
+        ["Keras backends", ", ".join(env.get("keras_backends") or ["tensorflow"])],
+        ["CPU allocator", _allocator(env)],
     ]
     rows = [row for row in rows if row[0] in ("CPU", "GPU") or row[1] not in ("", MISSING)]
     rows += [[key, _text(env[key])] for key in sorted(env) if key not in _KNOWN]
@@ -101,6 +103,16 @@ def environment_rows(env: dict[str, Any], probes: dict[str, dict[str, Any]]) -> 
     ]
     rows.append(["peak FLOP/s", "; ".join(peaks) or MISSING])
     return rows
+
+
+def _allocator(env: dict[str, Any]) -> str:
+    """TensorFlow's CPU allocator: recorded as text since rounds and extras differ; older
+    runs recorded a flag."""
+    if "tensorflow" not in (env.get("keras_backends") or ["tensorflow"]):
+        return ""
+    if env.get("cpu_allocator"):
+        return str(env["cpu_allocator"])
+    return _switch(env.get("cpu_allocator_bfc"), "BFC (TF_CPU_ALLOCATOR_USE_BFC=true)", "default")
 
 
 def environment_section(env: dict[str, Any], probes: dict[str, dict[str, Any]]) -> str:

@@ -80,6 +80,24 @@ class Family:
         return tuple(p for p in TIMING_PASSES if p in present)
 
     @property
+    def default_xla(self) -> bool:
+        """The compilation setting single-number tables use: off where measured (each
+        backend's default), else on (a jax family is timed under jax.jit only)."""
+        measured_off = any(
+            key[2] is False and _clean(row.get("step_s_median")) is not None
+            for key, row in self.cells.items()
+        )
+        return not measured_off and any(key[2] is True for key in self.cells)
+
+    @property
+    def backend(self) -> str:
+        """The Keras backend of the family's cells (one per family)."""
+        for row in self.cells.values():
+            if row.get("backend"):
+                return str(row["backend"])
+        return "tensorflow"
+
+    @property
     def main_pass(self) -> str | None:
         """The pass that throughput, memory and the summary use: train, else forward."""
         passes = self.timing_passes

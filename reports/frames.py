@@ -1,7 +1,7 @@
 """A run read from the store as pandas frames, with the columns the report groups by.
 
 Everything comes from the flat rows of :mod:`bench.results.rows`; three columns are added:
-``family`` (the block, plus device or dtype where results need telling apart),
+``family`` (the block, plus backend, device or dtype where results need telling apart),
 ``capacity`` (the knobs as canonical JSON, plus the input shape when a family has several)
 and, for fit rows, ``condition`` (dataset and label noise).
 
@@ -118,18 +118,27 @@ def load_run(store: Store, run_id: str) -> RunData:
 
 
 def _family_namer(stored: tuple[StoredCell, ...]) -> Callable[[StoredCell], str]:
-    """Name families by block; add device or dtype where the run's results need it.
+    """Name families by block; add backend, device or dtype where the results need it.
 
-    A device (or dtype) is named when results exist for more than one, or for a cell on
-    one without any results (a skipped GPU cell is ``dense (gpu)``, not mixed into the
-    ``dense`` of the CPU results).
+    A host is named when timing cells ran on more than one machine (a Ray run with
+    ``--whole-node``). A backend, device (or dtype) is named when results exist for more
+    than one, or for a cell on one without any results (a skipped GPU cell is
+    ``dense (gpu)``, not mixed into the ``dense`` of the CPU results). A backend other
+    than TensorFlow is always named.
     """
     ok = [item.cell for item in stored if item.result.status == "ok"]
     devices = {cell.device for cell in ok}
     dtypes = {cell.dtype_policy for cell in ok}
+    backends = {cell.backend for cell in ok}
+    hosts = {_host(item) for item in stored if item.result.status == "ok"} - {""}
 
     def name(item: StoredCell) -> str:
         parts = []
+        if len(hosts) > 1 and _host(item):  # never mix machines in one family's tables
+            parts.append(_host(item))
+        backend = item.cell.backend
+        if len(backends) > 1 or backend != "tensorflow" or backend not in backends:
+            parts.append(backend)
         if len(devices) > 1 or item.cell.device not in devices:
             parts.append(item.cell.device)
         if len(dtypes) > 1 or item.cell.dtype_policy not in dtypes:
@@ -137,6 +146,13 @@ def _family_namer(stored: tuple[StoredCell, ...]) -> Callable[[StoredCell], str]
         return f"{item.cell.block} ({', '.join(parts)})" if parts else item.cell.block
 
     return name
+
+
+def _host(item: StoredCell) -> str:
+    """The machine a timing cell's rounds ran on ('' when not recorded)."""
+    timing = item.result.timing
+    hosts = {r.host for r in timing.rounds} if timing else set()
+    return next(iter(hosts)) if len(hosts) == 1 else ""
 
 
 def _condition_namer(stored: tuple[StoredCell, ...]) -> Callable[[StoredCell], str]:

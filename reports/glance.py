@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.spec.backends import compile_mode
 from reports.families import Family
 from reports.frames import format_knob, is_default_condition, knob_values
 from reports.markdown import table
@@ -37,7 +38,8 @@ def glance_section(families: list[Family]) -> str:
         return "No family has timing results, so there is nothing to tabulate."
     note = (
         "Per capacity at the family's batch size: step time of the main pass (train, else "
-        "forward) without XLA, samples per second, the allocator peak of that step, and the "
+        "forward) without XLA (where only XLA ran, as for jax's jax.jit, with it), samples "
+        "per second, the allocator peak of that step, and the "
         "test error of the fit cells with the same knobs on clean labels (mean over seeds; "
         "*final*: last epoch trained, *early-stopped*: at the best-validation epoch). "
         "(×n) is the ratio to the smallest capacity. Intervals and spreads are in the "
@@ -52,12 +54,13 @@ def glance_table(family: Family) -> str:
     capacities = family.timing_capacities
     if pass_ is None or not capacities:
         return ""
+    xla = family.default_xla
     columns = {
         "params": (lambda c: family.params(c), format_count),
         "FLOPs/example": (lambda c: family.flops(c), format_flops),
-        f"{pass_} step": (lambda c: family.value(c, pass_, False, "step_s_median"), format_seconds),
-        "samples/s": (lambda c: family.value(c, pass_, False, "samples_per_s"), _rate),
-        "peak memory": (lambda c: family.value(c, pass_, False, "peak_bytes"), format_bytes),
+        f"{pass_} step": (lambda c: family.value(c, pass_, xla, "step_s_median"), format_seconds),
+        "samples/s": (lambda c: family.value(c, pass_, xla, "samples_per_s"), _rate),
+        "peak memory": (lambda c: family.value(c, pass_, xla, "peak_bytes"), format_bytes),
     }
     base = {name: _number(get(capacities[0])) for name, (get, _) in columns.items()}
     rows = []
@@ -71,7 +74,8 @@ def glance_table(family: Family) -> str:
         row += [final, early]
         rows.append(row)
     headers = ["capacity", *columns, "test error (final)", "test error (early-stopped)"]
-    return f"**{family.name}**\n\n" + table(headers, rows)
+    title = f"**{family.name}**" + (f" ({compile_mode(family.backend, True)})" if xla else "")
+    return f"{title}\n\n" + table(headers, rows)
 
 
 def _number(value: Any) -> float | None:

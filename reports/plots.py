@@ -26,6 +26,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, MaxNLocator
 
+from bench.spec.backends import compile_mode
 from reports import overfitting
 from reports.families import Family
 from reports.frames import (
@@ -154,7 +155,9 @@ def step_time_plot(families: list[Family], out_dir: Path) -> Plot:
             xs, ys = points(family, family.main_pass, xla, "step_s_median")
             if not xs:
                 continue
-            ax.scatter(xs, np.asarray(ys) * 1e3, color=color, label=f"XLA {'on' if xla else 'off'}")
+            label = (f"XLA {'on' if xla else 'off'}" if family.backend == "tensorflow"
+                     else compile_mode(family.backend, xla))  # fmt: skip
+            ax.scatter(xs, np.asarray(ys) * 1e3, color=color, label=label)
             _fit_line(ax, xs, ys, scale=1e3, color=color, linestyle="--")
         _log(ax)
         ax.set(title=family.name, xlabel="params")

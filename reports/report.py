@@ -17,6 +17,7 @@ import datetime as dt
 from pathlib import Path
 
 from bench.results.store import RunInfo, Store
+from reports.backends import backend_section
 from reports.environment import environment_section
 from reports.families import families as family_views
 from reports.frames import RunData, load_run, open_store
@@ -82,6 +83,7 @@ def render_report(data: RunData, plot_dir: Path, *, out_dir: str | Path | None =
         machine_section(data.canaries),
         "## Environment",
         environment_section(data.run.env, data.probes),
+        *_backends(data),
         "## Results by block family",
         SECTION_NOTE,
         *[family_section(view) for view in views],
@@ -105,6 +107,12 @@ def _overfitting(data: RunData) -> list[str]:
         return []
     results = {item.cell.cell_id: item.result.fit for item in data.stored if item.result.fit}
     return ["## Overfitting study", overfitting_section(overfitting_records(data.fits, results))]
+
+
+def _backends(data: RunData) -> list[str]:
+    """The backend comparison, when the run timed cells on more than one backend."""
+    text = backend_section(data.stored)
+    return ["## Backends compared", text] if text else []
 
 
 def _profiles(data: RunData, out_dir: str | Path | None) -> list[str]:

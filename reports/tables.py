@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.spec.backends import COMPILE_MODES, not_timed
 from reports.families import Family
 from reports.frames import format_knob, is_default_condition, knob_values
 from reports.markdown import drop_empty_columns, table
@@ -85,6 +86,13 @@ def family_section(family: Family) -> str:
         others = [str(b) for b in family.batch_sizes if b != family.batch_size]
         also = f" (also measured: {', '.join(others)})" if others else ""
         parts.append(f"Batch size {family.batch_size}: {family.batch_reason}{also}.")
+    if family.backend != "tensorflow" and family.cells:
+        off, on = COMPILE_MODES[family.backend]
+        skipped = not_timed(family.backend, False)
+        parts.append(
+            f"Backend **{family.backend}**: columns marked XLA ran with {on}; without it "
+            f"means {off}." + (f" {skipped[0].upper()}{skipped[1:]}." if skipped else "")
+        )
     tables = [
         ("Step time", step_time_table(family)),
         (f"Spread of the {family.main_pass} step time", spread_table(family)),

@@ -59,6 +59,9 @@ def _size(cell: Cell) -> float:
 def _round(cell: Cell, request: dict) -> Reply:
     if cell.device == "gpu":
         return Reply("skipped", reason="no GPU visible")
+    worker_backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if cell.backend != worker_backend:  # the runner must send a cell to its backend's worker
+        return Reply("failed", reason=f"a {cell.backend} cell reached a {worker_backend} worker")
     try:
         _misbehave(cell)
     except RuntimeError as error:
@@ -103,7 +106,8 @@ def main() -> int:
         channel.write(json.dumps(message) + "\n")
         channel.flush()
 
-    send({"op": "ready", "pid": os.getpid(), "gpu": False})
+    send({"op": "ready", "pid": os.getpid(), "gpu": False,
+          "backend": os.environ.get("KERAS_BACKEND", "tensorflow")})  # fmt: skip
     for line in sys.stdin:
         request = json.loads(line)
         op = request["op"]

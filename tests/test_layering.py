@@ -113,3 +113,65 @@ def test_the_checker_catches_a_late_upward_import():
 def test_the_checker_allows_the_layers_below():
     probe = ROOT / "reports" / "probe.py"
     assert violations(probe, "from bench.results.store import Store\nimport pandas\n") == []
+
+
+# Modules of TensorFlow layers that a JAX or PyTorch worker imports: loading them (their
+# module-level imports, followed through the project) must never import TensorFlow.
+# tests/backends/test_tensorflow_free.py checks the same in a real interpreter.
+BACKEND_NEUTRAL = (
+    "bench.measure.rounds", "bench.measure.keras_step", "bench.measure.memory",
+    "bench.measure.profiling", "bench.measure.model", "bench.measure.backends",
+    "bench.measure.backends.base", "bench.measure.backends.jax_backend",
+    "bench.measure.backends.torch_backend", "bench.worker.execute",
+)  # fmt: skip
+
+
+def module_level_imports(path: Path) -> list[str]:
+    """Modules imported when the file is loaded: statements outside functions and classes."""
+    tree = ast.parse(path.read_text(), str(path))
+    found: list[str] = []
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = ast.Module(body=[node], type_ignores=[])
+                found.extend(target for _, target in imports(path, ast.unparse(module)))
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                visit([n for n in getattr(node, field, []) if isinstance(n, ast.stmt)])
+
+    visit(tree.body)
+    return found
+
+
+def loaded_on_import(module: str, paths: dict[str, Path]) -> set[str]:
+    """Every module (project and third-party) loading ``module`` loads, transitively."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c loads a and a.b first
+            prefix = ".".join(parts[:depth])
+            if prefix in paths and prefix not in seen:
+                todo.append(prefix)
+        if name in paths:
+            todo.extend(module_level_imports(paths[name]))
+    return seen
+
+
+@pytest.mark.parametrize("module", BACKEND_NEUTRAL)
+def test_backend_neutral_modules_load_no_tensorflow(module):
+    paths = {module_name(p): p for p in sources()}
+    assert module in paths
+    loaded = loaded_on_import(module, paths)
+    assert not {m for m in loaded if m.split(".")[0] == "tensorflow"}
+
+
+def test_the_neutrality_check_sees_tensorflow_through_the_project():
+    paths = {module_name(p): p for p in sources()}
+    assert "tensorflow" in loaded_on_import("bench.measure.backends.tf_backend", paths)

@@ -13,6 +13,7 @@ The closed-form estimate it is compared with is `blocks.memory.estimate`.
 
 from __future__ import annotations
 
+import abc
 import os
 import threading
 from dataclasses import dataclass
@@ -45,7 +46,17 @@ class Peak:
     start_bytes: int | None = None
 
 
-class PeakTracker:
+class PeakReader(abc.ABC):
+    """Peak memory of a phase on some framework: ``start()``, run it, ``stop()``."""
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> Peak: ...
+
+
+class PeakTracker(PeakReader):
     """Allocator and RSS peak of the code run between ``start()`` and ``stop()``.
 
     The allocator peak comes from ``tf.config.experimental.get_memory_info`` after
@@ -68,7 +79,7 @@ class PeakTracker:
         self._tf_device = _TF_DEVICE[device]
         self._unavailable = ""
         self._start_bytes: int | None = None
-        self._rss: _RssPeak | None = None
+        self._rss: RssPeak | None = None
 
     def start(self) -> None:
         """Reset the allocator peak and the RSS high-water mark."""
@@ -84,7 +95,7 @@ class PeakTracker:
             self._unavailable = f"unavailable: {self._tf_device}: {first_line(error)}"
         if self._rss is not None:
             self._rss.stop()
-        self._rss = _RssPeak()
+        self._rss = RssPeak()
 
     def stop(self) -> Peak:
         """Read the peaks since ``start()``."""
@@ -117,7 +128,7 @@ def allocator_name(device: str) -> str:
     return "CPU:0 default allocator (TF_CPU_ALLOCATOR_USE_BFC unset)"
 
 
-class _RssPeak:
+class RssPeak:
     """Process RSS high-water mark from now on: ``VmHWM`` if resettable, else sampled."""
 
     def __init__(self) -> None:

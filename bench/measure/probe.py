@@ -16,7 +16,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from bench.measure.timing import calibrate
+from bench.measure.rounds import calibrate
 
 SIZES = {"cpu": 1024, "gpu": 8192}
 

@@ -1,8 +1,9 @@
 """TensorBoard profile of a few steps of a cell, and what we read back from it.
 
-`capture` runs one untraced warm-up step, then ``steps`` steps under the TensorFlow
-profiler, each inside a step marker, and files the ``*.xplane.pb`` where TensorBoard's
-profile plugin lists it under the cell's readable name::
+`capture` runs one untraced warm-up step, then ``steps`` steps under a framework's
+xplane profiler (TensorFlow's by default; JAX's writes the same format, see
+`bench.measure.backends`), each inside a step marker, and files the ``*.xplane.pb``
+where TensorBoard's profile plugin lists it under the cell's readable name::
 
     <logdir>/plugins/profile/<run_name>/<host>.xplane.pb
 
@@ -36,7 +37,9 @@ import shutil
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,35 @@ class ProfileWarning(UserWarning):
     """A profile was captured but the converters could not read part of it back."""
 
 
+@dataclass(frozen=True)
+class Profiler:
+    """A framework's xplane profiler: ``session(folder)`` records everything run inside
+    it into ``folder/plugins/profile/<timestamp>/<host>.xplane.pb``, ``marker(name, i)``
+    marks step ``i``, ``reset_peaks()`` resets the allocator peaks it reports."""
+
+    session: Callable[[str], AbstractContextManager[Any]]
+    marker: Callable[[str, int], AbstractContextManager[Any]]
+    reset_peaks: Callable[[], None]
+
+
+def tensorflow_profiler() -> Profiler:
+    """TensorFlow's profiler (``tf.profiler.experimental``), with ``Trace`` step markers."""
+    import tensorflow as tf
+
+    @contextmanager
+    def session(folder: str) -> Iterator[None]:
+        tf.profiler.experimental.start(folder)
+        try:
+            yield
+        finally:
+            tf.profiler.experimental.stop()
+
+    def marker(name: str, index: int) -> AbstractContextManager[Any]:
+        return tf.profiler.experimental.Trace(name, step_num=index, _r=1)
+
+    return Profiler(session=session, marker=marker, reset_peaks=_reset_allocator_peaks)
+
+
 def capture(
     step: Callable[[int], float],
     *,
@@ -58,6 +90,7 @@ def capture(
     run_name: str,
     steps: int,
     step_name: str,
+    profiler: Profiler | None = None,
 ) -> ProfileResult:
     """Profile ``steps`` calls of ``step`` and read back the peak and the top ops.
 
@@ -71,20 +104,16 @@ def capture(
     For example ``capture(program.step, logdir=Path("tb"), run_name="cell", steps=3,
     step_name="train")`` files ``tb/plugins/profile/cell/<host>.xplane.pb``.
     """
-    import tensorflow as tf
-
+    profiler = profiler or tensorflow_profiler()
     started = time.perf_counter()
     logdir = Path(logdir)
     staging = logdir / run_name
     step(0)  # warm-up, untraced: the profile shows steady steps, not a first call
-    _reset_allocator_peaks()
-    tf.profiler.experimental.start(str(staging))
-    try:
+    profiler.reset_peaks()
+    with profiler.session(str(staging)):
         for index in range(steps):
-            with tf.profiler.experimental.Trace(step_name, step_num=index, _r=1):
+            with profiler.marker(step_name, index):
                 step(index)
-    finally:
-        tf.profiler.experimental.stop()
     xplane = _publish(staging, logdir, run_name)
     peak, alloc_ops, top_ops = read_profile(xplane)
     return ProfileResult(
@@ -265,7 +294,7 @@ def profile_folder(logdir: Path, run_name: str) -> Path:
 
 # -- helpers -------------------------------------------------------------------------
 def _publish(staging: Path, logdir: Path, run_name: str) -> Path:
-    """Move the profile tf.profiler wrote under ``staging`` to `profile_folder`."""
+    """Move the profile the profiler wrote under ``staging`` to `profile_folder`."""
     written = sorted(staging.joinpath(*PROFILE_DIR).glob("*/*.xplane.pb"))
     if not written:
         raise RuntimeError(f"the profiler wrote no *.xplane.pb under {staging}")

@@ -1,9 +1,8 @@
-"""Steady-state timing of a Keras model: the number blockbench reports.
+"""TensorFlow's step program: K steps of a Keras model in one traced call.
 
-Each sample runs K steps inside ONE traced call (a ``tf.while_loop`` inside a
-``tf.function``), and the result is fetched to the host before the clock stops. K is
-calibrated so a sample lasts at least ``min_sample_s``. The first call (trace + compile +
-one step) is reported apart as compile time; warm-up samples are discarded.
+Each sample (`bench.measure.rounds`) runs K steps inside ONE traced call (a
+``tf.while_loop`` inside a ``tf.function``), and the result is fetched to the host before
+the clock stops.
 
 With XLA the *step* is compiled (``jit_compile=True``) and the loop around it is not, as
 Keras does for ``steps_per_execution``. On this machine's XLA:CPU, compiling the whole
@@ -21,6 +20,7 @@ drop it as dead code.
 >>> cell = Cell("dense", (("units", 4),), (4,), 2, "train")
 >>> x = np.zeros((2, 2, 4), np.float32); y = np.zeros((2, 2), np.int32)
 >>> program = make_program(build_model(cell, fixed_batch=True), x, y, pass_="train", xla=False)
+>>> from bench.measure.rounds import RunSettings, measure_round
 >>> timing = measure_round(program, RunSettings(repeats=2, min_sample_s=0.001), steps=5)
 >>> timing.steps_per_sample, len(timing.samples_s)
 (5, 2)
@@ -28,36 +28,12 @@ drop it as dead code.
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from bench.measure.model import make_loss, make_optimizer
-from bench.spec.config import RunSettings
-
-
-@dataclass(frozen=True)
-class ModelTiming:
-    """Raw timing of one model: compile time, K, per-step seconds of each sample."""
-
-    compile_s: float
-    steps_per_sample: int
-    samples_s: tuple[float, ...]
-    warmup_s: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class StepProgram:
-    """A compiled loop: ``run(k)`` runs k steps in one call and returns a host value;
-    ``step(i)`` runs a single step (for profiling and memory phases)."""
-
-    run: Callable[[int], float]
-    step: Callable[[int], float]
+from bench.measure.rounds import StepProgram
 
 
 def make_program(
@@ -120,95 +96,3 @@ def make_program(
         return float(single(tf.constant(index, tf.int32)).numpy())
 
     return StepProgram(run=run, step=step)
-
-
-def measure_round(
-    program: StepProgram, settings: RunSettings, *, steps: int | None = None
-) -> ModelTiming:
-    """One round: compile (first call), calibrate K unless ``steps`` gives it (later
-    rounds reuse the first round's K, so every round times the same work), discard
-    warm-up, then take ``settings.repeats`` samples."""
-    start = time.perf_counter()
-    program.run(1)
-    compile_s = time.perf_counter() - start
-    if steps is None:
-        steps = calibrate(program.run, settings.min_sample_s, settings.max_steps_per_sample)
-    warmup = tuple(_sample(program.run, steps) for _ in range(settings.warmup))
-    samples = tuple(_sample(program.run, steps) for _ in range(settings.repeats))
-    return ModelTiming(compile_s, steps, samples, warmup)
-
-
-def calibrate(run: Callable[[int], float], min_sample_s: float, max_steps: int) -> int:
-    """Smallest K (grown geometrically) whose K-step call lasts at least ``min_sample_s``.
-
-    A candidate K is timed twice and the faster call counts, so one slow call (a cold
-    cache, a busy core) cannot pass a K whose samples then come out too short.
-
-    >>> calibrate(lambda k: time.sleep(0.001 * k), 0.02, 1000) >= 15
-    True
-    """
-    steps = 1
-    while True:
-        elapsed = min(_call_seconds(run, steps) for _ in range(2))
-        if elapsed >= min_sample_s or steps >= max_steps:
-            return steps
-        # aim 20% past the target; at least double when the call was too short to trust
-        guess = math.ceil(steps * 1.2 * min_sample_s / max(elapsed, 1e-9))
-        steps = min(max_steps, max(steps * 2, guess) if elapsed < min_sample_s / 10 else guess)
-        steps = max(steps, 2)
-
-
-def _call_seconds(run: Callable[[int], float], steps: int) -> float:
-    start = time.perf_counter()
-    run(steps)  # returns a host float: the device work has finished
-    return time.perf_counter() - start
-
-
-def _sample(run: Callable[[int], float], steps: int) -> float:
-    return _call_seconds(run, steps) / steps
-
-
-def keras_step_time(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, *, pass_: str, xla: bool, steps: int
-) -> tuple[float, bool]:
-    """Median per-step time of Keras' own ``fit`` (train) or ``predict`` (forward) loop.
-
-    This is the end-to-end number a user sees, Python dispatch and callbacks included.
-    Returns ``(median seconds per step, whether Keras kept jit_compile)``.
-    """
-    model.compile(optimizer=make_optimizer(), loss=make_loss(), jit_compile=xla)
-    kept_xla = bool(getattr(model, "jit_compile", xla)) if xla else False
-    stamps = _Stamps()
-    batches = tf.data.Dataset.from_tensors((x[0], y[0])).repeat()
-    if pass_ == "train":
-        model.fit(
-            batches, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False
-        )  # compile, warm up
-        model.fit(
-            batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[stamps]
-        )
-    else:
-        inputs = batches.map(lambda a, b: a)
-        model.predict(inputs, steps=2, verbose=0)
-        model.predict(inputs, steps=steps, verbose=0, callbacks=[stamps])
-    return stamps.median_interval(), kept_xla
-
-
-class _Stamps(keras.callbacks.Callback):
-    """Records the end time of every batch; intervals are whole steps with dispatch."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.times.append(time.perf_counter())
-
-    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.times.append(time.perf_counter())
-
-    def median_interval(self) -> float:
-        intervals = np.diff(self.times)
-        if intervals.size == 0:
-            raise RuntimeError("Keras ran fewer than two batches; cannot time a step")
-        return float(np.median(intervals))

@@ -1,6 +1,7 @@
 """The environment fingerprint stored with every run (pytest-benchmark's machine_info
 and commit_info, plus what matters for ML timing: TF/Keras versions, GPU, TF32, threads,
-the CPU allocator). Gathered without importing TensorFlow.
+the CPU allocator, the Keras backends and their versions). Gathered without importing
+any framework.
 
 >>> fp = fingerprint(tf32=False)
 >>> fp["cores"] > 0 and "python" in fp
@@ -21,8 +22,11 @@ from typing import Any
 CPU_BFC_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
 
 
-def fingerprint(*, tf32: bool, cwd: str | Path | None = None) -> dict[str, Any]:
-    """Machine, software and setting facts that can change a measurement."""
+def fingerprint(
+    *, tf32: bool, cwd: str | Path | None = None, backends: tuple[str, ...] = ("tensorflow",)
+) -> dict[str, Any]:
+    """Machine, software and setting facts that can change a measurement; ``backends``
+    are the Keras backends the run's cells use (each worker sets its own)."""
     gpus, driver = _gpus()
     commit, dirty = _git(cwd or Path(__file__).resolve().parent.parent)
     return {
@@ -39,6 +43,10 @@ def fingerprint(*, tf32: bool, cwd: str | Path | None = None) -> dict[str, Any]:
         "python_compiler": platform.python_compiler(),
         "tensorflow": _version("tensorflow", "tensorflow-cpu"),
         "keras": _version("keras"),
+        "keras_backends": list(backends),
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
+        "torch": _version("torch"),
         "numpy": _version("numpy"),
         "blockbench": _version("blockbench"),
         "gpus": gpus,
@@ -46,7 +54,7 @@ def fingerprint(*, tf32: bool, cwd: str | Path | None = None) -> dict[str, Any]:
         "git_commit": commit,
         "git_dirty": dirty,
         "tf32": tf32,
-        "cpu_allocator_bfc": True,  # workers always set TF_CPU_ALLOCATOR_USE_BFC=true
+        "cpu_allocator": "timed rounds: TensorFlow's default; memory peaks (extras): BFC",
     }
 
 

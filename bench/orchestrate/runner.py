@@ -46,6 +46,7 @@ from bench.orchestrate.env import fingerprint
 from bench.orchestrate.machine import CpuCounters, machine_state
 from bench.results.records import CellResult, Reply, assemble
 from bench.results.store import Store
+from bench.spec.backends import DEFAULT_BACKEND, installed, missing_reason
 from bench.spec.cell import TIMING_PASSES, Cell
 from bench.spec.config import RunSettings, Spec
 
@@ -73,6 +74,7 @@ class Worker:
     process: subprocess.Popen
     log_path: Path
     gpu: bool = False
+    backend: str = DEFAULT_BACKEND
 
     @classmethod
     def start(
@@ -83,9 +85,11 @@ class Worker:
         python: str = sys.executable,
         module: str = WORKER_MODULE,
         bfc: bool = False,
+        backend: str = DEFAULT_BACKEND,
     ) -> Worker:
-        """Start a worker; ``bfc`` selects TensorFlow's BFC CPU allocator (measurable
-        peaks) instead of the default one (what the timed rounds use)."""
+        """Start a worker of Keras backend ``backend`` (its ``KERAS_BACKEND``); ``bfc``
+        selects TensorFlow's BFC CPU allocator (measurable peaks) instead of the default
+        one (what the timed rounds use)."""
         log_path = run_dir / "worker.log"
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -93,6 +97,7 @@ class Worker:
         if bfc:
             env["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env["KERAS_BACKEND"] = backend
         # XLA's persistent compilation cache, one per run: a cell's XLA program is compiled
         # once (round 1, whose compile time is the one reported) and loaded by later rounds
         # and the extras. The executable is the same, so step times do not change.
@@ -113,7 +118,7 @@ class Worker:
             start_new_session=True,
         )
         log.close()
-        worker = cls(process, log_path)
+        worker = cls(process, log_path, backend=backend)
         offset = _size(log_path)
         try:
             ready = worker.receive(READY_TIMEOUT_S, memory_limit=None)
@@ -225,9 +230,17 @@ Progress = Callable[[int, int, Cell | None, CellResult | None], None]
 
 
 def round_order(cells: Sequence[Cell], settings: RunSettings, round_: int) -> list[Cell]:
-    """The cells of one round in their shuffled order, from the run's seed and the round."""
+    """The cells of one round in their shuffled order, from the run's seed and the round.
+
+    Cells of one backend run in that backend's worker, so a round runs its backends one
+    after another, in an order shuffled per round too (no backend always goes first).
+    """
     ordered = sorted(cells, key=lambda c: c.cell_id)
     random.Random(f"{settings.seed}:{round_}").shuffle(ordered)
+    kinds = sorted({c.backend for c in ordered})
+    if len(kinds) > 1:
+        random.Random(f"{settings.seed}:{round_}:backends").shuffle(kinds)
+        ordered.sort(key=lambda c: kinds.index(c.backend))  # stable: shuffle kept within
     return ordered
 
 
@@ -287,7 +300,9 @@ class Runner:
             name=spec.name,
             config_hash=spec.config_hash,
             config={"source": spec.source, "settings": spec.settings.to_dict(), "text": spec.text},
-            env=fingerprint(tf32=spec.settings.tf32),
+            env=fingerprint(
+                tf32=spec.settings.tf32, backends=tuple(sorted({c.backend for c in spec.cells}))
+            ),
             total_cells=len(spec.cells),
         )
         return run_id
@@ -346,12 +361,18 @@ class _Session:
         self.run_dir = run_dir
         self.summary = summary
         self.progress = progress
+        self.absent = [c for c in missing if not installed(c.backend)]
+        missing = [c for c in missing if installed(c.backend)]
         self.timing = [c for c in missing if c.pass_ in TIMING_PASSES]
         self.fits = [c for c in missing if c.pass_ not in TIMING_PASSES]
+        # probes and canaries run on one backend for the whole run, so they stay comparable
+        backends_used = sorted({c.backend for c in missing}, key=lambda b: b != DEFAULT_BACKEND)
+        self.reference_backend = backends_used[0] if backends_used else DEFAULT_BACKEND
         self.stored = self.store.rounds(run_id)  # cell id -> round -> reply (resume)
         self.final: set[str] = set()  # cells recorded whole during this session
         self.worker: Worker | None = None
         self.worker_bfc = False
+        self.worker_backend = DEFAULT_BACKEND
         self.start_failures = 0
         self.probed = set(self.store.probes(run_id))
         self.canary_seq = len(self.store.canaries(run_id))
@@ -364,6 +385,9 @@ class _Session:
 
     # -- phases ---------------------------------------------------------------------
     def run(self) -> None:
+        for cell in self.absent:  # a backend that is not installed: said plainly, per cell
+            self._record(cell, CellResult("skipped", reason=missing_reason(cell.backend),
+                                          wall_s=0.0))  # fmt: skip
         for round_ in range(1, self.settings.rounds + 1):
             self._phase("rounds", lambda r=round_: self._round(r))
         if self.timing and self.settings.canary:
@@ -411,7 +435,7 @@ class _Session:
                                               warnings=reply.warnings))  # fmt: skip
 
     def _extras(self) -> None:
-        for cell in self.timing:
+        for cell in sorted(self.timing, key=lambda c: c.backend != self.reference_backend):
             if cell.cell_id in self.final:
                 continue
             self._tick(cell, None)
@@ -435,7 +459,7 @@ class _Session:
             groups.setdefault(cell.group_id, []).append(cell)
         for cells in groups.values():
             self._tick(cells[0], None)
-            worker = self._worker(bfc=False)
+            worker = self._worker(bfc=False, backend=cells[0].backend)
             if worker is None:
                 for cell in cells:
                     self._record(cell, CellResult("failed", reason=self._start_failure,
@@ -461,7 +485,7 @@ class _Session:
     def _ask(self, cell: Cell, request: dict[str, Any], *, bfc: bool) -> Reply:
         """Send one request for ``cell``; a dead, hung or bloated worker becomes a failed
         reply (with the log tail) and the next request gets a fresh worker."""
-        worker = self._worker(bfc=bfc)
+        worker = self._worker(bfc=bfc, backend=cell.backend)
         if worker is None:
             return Reply("failed", reason=self._start_failure.partition("\n")[0],
                          traceback=self._start_failure.partition("\n")[2])  # fmt: skip
@@ -496,18 +520,24 @@ class _Session:
         self.summary.cells_s += elapsed
         return CellResult("failed", reason=str(error), traceback=tail, wall_s=elapsed)
 
-    def _worker(self, *, bfc: bool, counted: bool = True) -> Worker | None:
+    def _worker(
+        self, *, bfc: bool, backend: str | None = None, counted: bool = True
+    ) -> Worker | None:
         """The live worker, or a fresh one; ``None`` when one cannot start (a cell's
-        request counts toward the consecutive start failures that stop the run)."""
-        if self.worker is not None and self.worker_bfc != bfc:
+        request counts toward the consecutive start failures that stop the run).
+        ``backend`` None: the run's reference backend (probes, canaries)."""
+        backend = backend or self.reference_backend
+        if self.worker is not None and (self.worker_bfc != bfc or self.worker_backend != backend):
             self._close_worker()
         if self.worker is not None and self.worker.process.poll() is None:
             return self.worker
         start = time.perf_counter()
         try:
             self.worker = Worker.start(self.settings, self.run_dir, python=self.runner.python,
-                                       module=self.runner.worker_module, bfc=bfc)  # fmt: skip
+                                       module=self.runner.worker_module, bfc=bfc,
+                                       backend=backend)  # fmt: skip
             self.worker_bfc = bfc
+            self.worker_backend = backend
             self.start_failures = 0
             return self.worker
         except WorkerDied as error:

@@ -24,7 +24,8 @@ TRAIN_FLOP_FACTOR = 3  # a train step ~ forward + backward (2x forward)
 
 CELL_COLUMNS = (
     "run_id", "cell_id", "group_id", "label", "block", "knobs", "input_shape", "batch_size",
-    "pass", "device", "xla", "dtype_policy", "status", "reason", "params", "params_trainable",
+    "pass", "device", "xla", "dtype_policy", "backend", "status", "reason", "params",
+    "params_trainable",
     "flops", "flops_per_step", "build_s", "compile_s", "steps_per_sample", "num_samples",
     "step_s_median", "step_s_iqr", "step_s_min", "step_s_max", "step_s_mean", "step_s_std",
     "noisy", "samples_s", "rounds", "step_s_ci_low", "step_s_ci_high", "step_s_ci_rel",
@@ -68,6 +69,7 @@ def _base(stored: StoredCell) -> dict[str, Any]:
         "device": cell.device,
         "xla": cell.xla,
         "dtype_policy": cell.dtype_policy,
+        "backend": cell.backend,
         "status": stored.result.status,
         "reason": stored.result.reason,
     }

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bench.spec.backends import DEFAULT_BACKEND, LABEL_MODES
+
 PASSES = ("forward", "train", "fit")
 TIMING_PASSES = ("forward", "train")
 DEVICES = ("cpu", "gpu")
@@ -92,7 +94,10 @@ class FitSettings:
 
 @dataclass(frozen=True)
 class Cell:
-    """A benchmark cell: block, capacity knobs, shape, batch, pass, device and XLA.
+    """A benchmark cell: block, capacity knobs, shape, batch, pass, device, XLA, backend.
+
+    ``xla`` is the backend's compilation switch (`bench.spec.backends`). The id of a
+    TensorFlow cell leaves the backend out, so ids from before the backend axis hold.
 
     ``knobs`` is a sorted tuple of ``(name, value)`` pairs, values frozen (tuples).
     ``profile`` asks for a TensorBoard profile; it is not part of the identity because
@@ -108,6 +113,7 @@ class Cell:
     xla: bool = False
     dtype_policy: str = "float32"
     fit: FitSettings | None = None
+    backend: str = DEFAULT_BACKEND
     profile: bool = field(default=False, compare=False)
 
     @property
@@ -116,7 +122,7 @@ class Cell:
 
     def identity(self) -> dict[str, Any]:
         """The canonical, JSON-ready form that the id hashes."""
-        return {
+        identity = {
             "block": self.block,
             "knobs": {name: thaw(value) for name, value in self.knobs},
             "input_shape": list(self.input_shape),
@@ -127,6 +133,9 @@ class Cell:
             "dtype_policy": self.dtype_policy,
             "fit": self.fit.to_dict() if self.fit else None,
         }
+        if self.backend != DEFAULT_BACKEND:
+            identity["backend"] = self.backend
+        return identity
 
     @property
     def cell_id(self) -> str:
@@ -145,10 +154,13 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """A short readable name, e.g. ``conv filters=32 b64 train cpu xla``."""
+        """A short readable name, e.g. ``conv filters=32 b64 train cpu xla`` (TensorFlow)
+        or ``conv filters=32 b64 train cpu jax jit``."""
         knobs = " ".join(f"{k}={_short(v)}" for k, v in self.knobs)
         parts = [self.block, knobs, f"b{self.batch_size}", self.pass_, self.device]
-        if self.xla:
+        if self.backend != DEFAULT_BACKEND:
+            parts += [self.backend, LABEL_MODES[self.backend][int(self.xla)]]
+        elif self.xla:
             parts.append("xla")
         if self.dtype_policy != "float32":
             parts.append(self.dtype_policy)
@@ -185,6 +197,7 @@ class Cell:
             xla=bool(data.get("xla", False)),
             dtype_policy=data.get("dtype_policy", "float32"),
             fit=FitSettings(**fit) if fit else None,
+            backend=data.get("backend", DEFAULT_BACKEND),
             profile=bool(data.get("profile", False)),
         )
 

@@ -31,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bench.spec.backends import BACKENDS, DEFAULT_BACKEND
 from bench.spec.cell import DEVICES, PASSES, UNTIL, Cell, FitSettings, freeze
 
 if sys.version_info >= (3, 11):
@@ -44,7 +45,7 @@ MEASUREMENT_VERSION = 3  # 2: XLA cells compile the step; 3: rounds in fresh pro
 _UNHASHED_SETTINGS = ("profile", "profile_steps")
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
 _MATRIX_KEYS = {"block", "input_shape", "batch_size", "pass", "device", "xla", "dtype_policy",
-                "exclude", "profile"}  # fmt: skip
+                "backend", "exclude", "profile"}  # fmt: skip
 _FIT_KEYS = {"dataset", "epochs", "learning_rate", "seeds", "label_noise", "random_labels",
              "patience", "until", "max_epochs", "epsilon"}  # fmt: skip
 DEFAULT_FIT_EPOCHS = 20
@@ -232,6 +233,12 @@ def _expand(table: Any, where: str, settings: RunSettings, errors: list[str]) ->
         if value not in PASSES:
             errors.append(f"{where}: pass = {value!r}: expected one of {list(PASSES)}")
             bad = True
+    if is_fit and any(b != DEFAULT_BACKEND for b in _as_list(table.get("backend", []))):
+        errors.append(
+            f"{where}: backend: fit cells train on the tensorflow backend only (the study's "
+            "traced multi-epoch loop and stacked seeds are TensorFlow programs)"
+        )
+        bad = True
     if bad:
         return []
     # Axis order = nesting order: capacity outermost, then shape, batch, pass, device, XLA.
@@ -251,6 +258,9 @@ def _expand(table: Any, where: str, settings: RunSettings, errors: list[str]) ->
             "xla": _checked(table, "xla", [False], where, errors, _is(bool, "true or false")),
             "dtype_policy": _checked(
                 table, "dtype_policy", ["float32"], where, errors, _one_of(DTYPE_POLICIES)
+            ),
+            "backend": _checked(
+                table, "backend", [DEFAULT_BACKEND], where, errors, _one_of(BACKENDS)
             ),
             "profile": _checked(
                 table, "profile", [settings.profile], where, errors, _is(bool, "true or false")
@@ -324,6 +334,7 @@ def _make_cell(block: str, point: dict[str, Any], where: str, errors: list[str],
         xla=point["xla"],
         dtype_policy=point["dtype_policy"],
         fit=fit,
+        backend=point["backend"],
         profile=point["profile"],
     )
 

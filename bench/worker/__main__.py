@@ -1,4 +1,4 @@
-"""The worker process: imports TensorFlow once, then runs cells sent by the runner.
+"""The worker process: imports one Keras backend once, then runs cells sent by the runner.
 
 Protocol: one JSON object per line. The runner writes requests to the worker's stdin;
 the worker answers on a private copy of its original stdout (fd 1 is pointed at stderr,
@@ -16,7 +16,8 @@ Requests, one reply each:
 - ``{"op": "canary"}``: the fixed reference workload (`bench.measure.canary`);
 - ``{"op": "exit"}``.
 
-The first line the worker writes is ``{"op": "ready", ...}``. The allocator is whatever
+The first line the worker writes is ``{"op": "ready", ...}``. The backend is
+``KERAS_BACKEND`` (default ``tensorflow``), set by the runner. The TF allocator is whatever
 the runner chose through ``TF_CPU_ALLOCATOR_USE_BFC`` in the worker's environment: the
 default one for timing rounds, BFC for the extras (its peak is measurable).
 
@@ -69,16 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = RunSettings(**json.loads(args[0]))
     run_dir = Path(args[1])
 
-    import tensorflow as tf
+    # The backend is fixed for the worker's life, before Keras is imported: the runner
+    # starts one worker per backend (KERAS_BACKEND), and a jax worker never imports TF.
+    backend_name = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from bench.measure import backends
 
-    tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
-    from bench.measure.canary import canary
-    from bench.measure.probe import peak_flops
+    backend = backends.load(backend_name)
+    backend.setup(settings)
     from bench.spec.cell import Cell
     from bench.spec.plugins import load_plugins
     from bench.worker.execute import (
         CellContext,
-        gpu_visible,
         run_cell,
         run_extras,
         run_fit_cells,
@@ -90,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     # collector's scans, which otherwise cost ~0.4 s per cell (TensorFlow's object graph).
     gc.freeze()
 
-    context = CellContext(settings=settings, run_dir=run_dir)
-    _send(channel, {"op": "ready", "pid": os.getpid(), "gpu": gpu_visible()})
+    context = CellContext(settings=settings, run_dir=run_dir, backend=backend)
+    _send(channel, {"op": "ready", "pid": os.getpid(), "gpu": backend.gpu_visible(),
+                    "backend": backend_name})  # fmt: skip
     for line in sys.stdin:
         request = json.loads(line)
         if request["op"] == "exit":
@@ -115,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             results = run_fit_cells(cells, context)
             _send(channel, {"op": "results", "results": [r.to_dict() for r in results]})
         elif request["op"] == "canary":
-            _send(channel, {"op": "canary", "canary": canary()})
+            _send(channel, {"op": "canary", "canary": backend.canary()})
         elif request["op"] == "probe":
-            _send(channel, {"op": "probe", "probe": peak_flops(request["device"])})
+            _send(channel, {"op": "probe", "probe": backend.peak_flops(request["device"])})
         else:
             _send(channel, {"op": "error", "reason": f"unknown op {request['op']!r}"})
     return 0

@@ -13,6 +13,10 @@ A timing cell is measured in pieces, each reported apart:
 A fit cell runs whole (:func:`run_cell`). None of these raise for a problem of the cell
 itself: it becomes a ``failed`` reply and the worker lives on.
 
+What differs between Keras backends (the step program, synchronisation, memory peaks,
+profiles) comes from the worker's backend adapter (`bench.measure.backends`); this
+module imports no framework itself.
+
 >>> from bench.spec.cell import Cell
 >>> round_ = run_round(Cell("dense", (("units", 4),), (4,), 2, "train", device="gpu"),
 ...                    CellContext(RunSettings(), Path(".")), round_=1, position=0)
@@ -22,29 +26,24 @@ itself: it becomes a ``failed`` reply and the worker lives on.
 
 from __future__ import annotations
 
-import gc
 import os
+import socket
 import time
 import traceback
 import warnings as warnings_module
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import blocks.memory
-from bench.measure import memory, profiling
+from bench.measure import backends, memory
+from bench.measure.backends import Backend
+from bench.measure.keras_step import keras_step_time
 from bench.measure.model import NUM_CLASSES, build_model, model_costs
-from bench.measure.timing import (
-    StepProgram,
-    keras_step_time,
-    make_program,
-    measure_round,
-)
+from bench.measure.rounds import StepProgram, measure_round
 from bench.results.records import (
     CellCosts,
     CellExtras,
@@ -67,10 +66,11 @@ class CellContext:
 
     settings: RunSettings
     run_dir: Path
+    backend: Backend = field(default_factory=lambda: backends.load(_backend_name()))
 
 
-def gpu_visible() -> bool:
-    return bool(tf.config.list_physical_devices("GPU"))
+def _backend_name() -> str:
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def run_cell(cell: Cell, context: CellContext) -> CellResult:
@@ -78,15 +78,16 @@ def run_cell(cell: Cell, context: CellContext) -> CellResult:
     its extras (the runner instead spreads a timing cell's rounds over fresh workers).
     Never raises for a problem of the cell itself."""
     start = time.perf_counter()
-    if cell.device == "gpu" and not gpu_visible():
-        return CellResult("skipped", reason="no GPU visible", wall_s=time.perf_counter() - start)
+    skip = context.backend.skip_reason(cell)
+    if skip:
+        return CellResult("skipped", reason=skip, wall_s=time.perf_counter() - start)
     if cell.pass_ != "fit":
         round_ = run_round(cell, context, round_=1, position=0)
         extras = run_extras(cell, context) if round_.status == "ok" else round_
         result = assemble(round_.costs, [round_], extras)
         return CellResult(**{**vars(result), "wall_s": time.perf_counter() - start})
     try:
-        with _cell_scope(cell, context.settings):
+        with context.backend.scope(cell, context.settings):
             from bench.fit.train import run_fit_cell
 
             result = CellResult("ok", fit=run_fit_cell(cell))
@@ -99,10 +100,10 @@ def run_fit_cells(cells: list[Cell], context: CellContext) -> list[CellResult]:
     """Run the seeds of one fit configuration together (`bench.fit.group`: one stacked
     model where the block allows it); if that fails, each cell on its own, so every
     cell fails with its own reason. One result per cell, in order."""
-    if len(cells) > 1 and not (cells[0].device == "gpu" and not gpu_visible()):
+    if len(cells) > 1 and not context.backend.skip_reason(cells[0]):
         start = time.perf_counter()
         try:
-            with _cell_scope(cells[0], context.settings):
+            with context.backend.scope(cells[0], context.settings):
                 from bench.fit.group import run_fit_group
 
                 fits = run_fit_group(cells)
@@ -119,11 +120,12 @@ def run_round(
     """Time one round of a timing cell. ``steps`` is K from an earlier round (``None``:
     calibrate it now)."""
     started = time.time()
-    if cell.device == "gpu" and not gpu_visible():
-        return Reply("skipped", reason="no GPU visible")
+    skip = context.backend.skip_reason(cell)
+    if skip:
+        return Reply("skipped", reason=skip)
     warnings: list[str] = []
     try:
-        with _cell_scope(cell, context.settings):
+        with context.backend.scope(cell, context.settings):
             costs = _costs(cell)
             start = time.perf_counter()
             model = build_model(cell, fixed_batch=True)
@@ -133,7 +135,7 @@ def run_round(
                     f"closed-form params {costs.params} != Keras count_params "
                     f"{model.count_params()}"
                 )
-            program, fallback = _program(cell, model, context.settings.seed)
+            program, fallback = _program(cell, model, context)
             timing = measure_round(program, context.settings, steps=steps)
     except Exception as error:
         return Reply("failed", reason=_reason(error), traceback=_trace())
@@ -147,6 +149,7 @@ def run_round(
         steps_per_sample=timing.steps_per_sample,
         samples_s=timing.samples_s,
         warmup_s=timing.warmup_s,
+        host=socket.gethostname(),
     )
     if fallback:
         warnings.append(fallback)
@@ -155,21 +158,23 @@ def run_round(
 
 def run_extras(cell: Cell, context: CellContext) -> Reply:
     """Measure what a timing cell measures once: memory, XLA check, profile, Keras step."""
-    if cell.device == "gpu" and not gpu_visible():
-        return Reply("skipped", reason="no GPU visible")
+    backend = context.backend
+    skip = backend.skip_reason(cell)
+    if skip:
+        return Reply("skipped", reason=skip)
     settings = context.settings
     warnings: list[str] = []
     try:
-        with _cell_scope(cell, settings):
+        with backend.scope(cell, settings):
             costs = _costs(cell)
             # Memory is tracked from before the build, and what the allocator already held
             # (earlier cells' leftovers in this worker) is subtracted: the peak is the
             # cell's own.
-            tracker = memory.PeakTracker(cell.device) if settings.memory else None
+            tracker = backend.peak_reader(cell.device) if settings.memory else None
             if tracker is not None:
                 tracker.start()
             model = build_model(cell, fixed_batch=True)
-            program, fallback = _program(cell, model, settings.seed)
+            program, fallback = _program(cell, model, context)
             program.run(1)  # trace and compile
             program.run(settings.memory_steps)
             memory_result = _memory_result(tracker, cell, costs, warnings) if tracker else None
@@ -177,7 +182,8 @@ def run_extras(cell: Cell, context: CellContext) -> Reply:
             x, _ = _batches(cell, settings.seed)
             xla_diff = None
             if xla and settings.xla_check:
-                xla_diff = _optional(lambda: _xla_difference(model, x[0]), "XLA check", warnings)
+                xla_diff = _optional(lambda: backend.compile_difference(model, x),
+                                     "XLA check", warnings)  # fmt: skip
             profile = _profile(program, cell, context, warnings) if cell.profile else None
             fit_step_s = None
             if settings.fit_step:
@@ -188,26 +194,11 @@ def run_extras(cell: Cell, context: CellContext) -> Reply:
         fit_step_s=fit_step_s,
         xla_max_abs_diff=xla_diff,
         xla_fallback=fallback,
-        tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
+        tf32=backend.tf32(),
         memory=memory_result,
         profile=profile,
     )
     return Reply("ok", costs=costs, extras=extras, warnings=tuple(warnings))
-
-
-@contextmanager
-def _cell_scope(cell: Cell, settings: RunSettings) -> Iterator[None]:
-    """Seeds, TF32 and dtype policy for one cell, on its device; cleaned up after."""
-    try:
-        tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
-        keras.utils.set_random_seed(settings.seed)
-        keras.config.set_dtype_policy(cell.dtype_policy)
-        with tf.device("/GPU:0" if cell.device == "gpu" else "/CPU:0"):
-            yield
-    finally:
-        keras.config.set_dtype_policy("float32")
-        keras.backend.clear_session()
-        gc.collect()
 
 
 def _costs(cell: Cell) -> CellCosts:
@@ -216,18 +207,10 @@ def _costs(cell: Cell) -> CellCosts:
     return CellCosts(params, trainable, flops, flops * cell.batch_size * factor)
 
 
-def _program(cell: Cell, model: keras.Model, seed: int) -> tuple[StepProgram, str]:
-    """The traced K-step loop, and the reason XLA was dropped (empty when it was not)."""
-    x, y = _batches(cell, seed)
-    fallback = ""
-    no_jit = _layers_without_jit(model)
-    if cell.xla and no_jit:
-        fallback = (
-            f"timed without XLA: layers {', '.join(no_jit)} do not support jit_compile "
-            "(cuDNN kernels); Keras drops XLA for them too"
-        )
-    program = make_program(model, x, y, pass_=cell.pass_, xla=cell.xla and not no_jit)
-    return program, fallback
+def _program(cell: Cell, model: keras.Model, context: CellContext) -> tuple[StepProgram, str]:
+    """The backend's K-step program, and the reason compilation was dropped ("" if not)."""
+    x, y = _batches(cell, context.settings.seed)
+    return context.backend.program(cell, model, x, y)
 
 
 def _keras_step(
@@ -261,14 +244,6 @@ def _trace() -> str:
     return traceback.format_exc()[-4000:]
 
 
-def _layers_without_jit(model: keras.Model) -> list[str]:
-    """Names of layers that declare they cannot be XLA-compiled (e.g. cuDNN LSTM/GRU on
-    GPU: Keras sets ``supports_jit = False`` on them and silently drops XLA)."""
-    flatten = getattr(model, "_flatten_layers", None)
-    layers = flatten() if flatten else model.layers
-    return [layer.name for layer in layers if not getattr(layer, "supports_jit", True)]
-
-
 def _batches(cell: Cell, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two fixed batches of inputs (normal noise) and integer labels, from the run seed."""
     rng = np.random.default_rng(seed)
@@ -277,16 +252,8 @@ def _batches(cell: Cell, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _xla_difference(model: keras.Model, x: np.ndarray) -> float:
-    """Max |XLA - no XLA| of the forward outputs on the same weights and inputs."""
-    inputs = tf.constant(x)
-    plain = tf.function(lambda v: model(v, training=False), jit_compile=False)(inputs)
-    compiled = tf.function(lambda v: model(v, training=False), jit_compile=True)(inputs)
-    return float(np.max(np.abs(plain.numpy().astype(np.float64) - compiled.numpy())))
-
-
 def _memory_result(
-    tracker: memory.PeakTracker, cell: Cell, costs: CellCosts, warnings: list[str]
+    tracker: memory.PeakReader, cell: Cell, costs: CellCosts, warnings: list[str]
 ) -> MemoryResult | None:
     try:
         peak = tracker.stop()
@@ -322,7 +289,7 @@ def _profile(
     try:
         with warnings_module.catch_warnings(record=True) as caught:
             warnings_module.simplefilter("always")
-            result = profiling.capture(
+            result = context.backend.profile(
                 program.step,
                 logdir=context.run_dir / "tensorboard",
                 run_name=cell.slug,

@@ -11,7 +11,8 @@ import math
 import pytest
 
 from bench.measure.model import build_model
-from bench.measure.timing import calibrate, make_program
+from bench.measure.rounds import calibrate
+from bench.measure.timing import make_program
 from bench.spec.cell import Cell
 from bench.worker.execute import _batches
 
