@@ -6,7 +6,7 @@
     blockbench export RUN --format csv   # cells as CSV on stdout (or --output FILE)
     blockbench report RUN                # <out>/<run>/report.md and its plots
     blockbench compare RUN_A RUN_B       # B/A step-time ratios with verdicts
-    blockbench merge a.sqlite b.sqlite   # merge shard stores into --out
+    blockbench merge results/RUN/shards  # merge shard stores (files, folders, globs) into --out
     blockbench tensorboard RUN           # TensorBoard on 127.0.0.1 over the run's profiles
     blockbench blocks                    # capacity table: params and FLOPs per block
 
@@ -18,15 +18,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import io
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.orchestrate.ray_executor import RayUnavailable
 from bench.orchestrate.runner import RunnerError
-from bench.results.store import Store, StoreError, store_path
+from bench.orchestrate.scheduler import RUN_ID_VARIABLE, ShardError, resolve
+from bench.results.store import (
+    ShardInfo,
+    Store,
+    StoreError,
+    merge_problems,
+    shard_store_path,
+    store_path,
+)
+from bench.spec.backends import default_backend
 from bench.spec.config import ConfigError
 
 
@@ -70,7 +82,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bench.orchestrate.runner import shard
 
     spec = _load_spec(args)
-    cells = shard(spec.cells, *args.shard) if args.shard else list(spec.cells)
+    assignment = resolve(args.shard, os.environ)
+    cells = shard(spec.cells, assignment.index, assignment.count) if assignment else spec.cells
     rows = [(c.cell_id, c.label, "yes" if c.profile else "") for c in cells]
     print(tabulate(rows, headers=["cell id", "cell", "profile"], tablefmt="github"))
     print(f"\n{len(cells)} cells from {spec.source} (config hash {spec.config_hash})")
@@ -83,18 +96,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.results.text import format_duration
 
     spec = _load_spec(args)
-    cells = shard(spec.cells, *args.shard) if args.shard else list(spec.cells)
+    assignment = resolve(args.shard, os.environ)
+    cells = shard(spec.cells, assignment.index, assignment.count) if assignment else spec.cells
+    run_id = args.run_id or os.environ.get(RUN_ID_VARIABLE) or None
+    store_file = store_path(_out_dir(args))
+    if assignment is not None:
+        run_id = run_id or assignment.run_id
+        if not run_id:
+            raise ShardError(
+                f"shard {assignment.label}: the shards of one run need one run id; pass "
+                f"--run-id NAME (the same on every shard) or set {RUN_ID_VARIABLE}"
+            )
+        store_file = shard_store_path(_out_dir(args), run_id, assignment.index, assignment.count)
     if args.dry_run:
         for cell in cells:
             print(f"{cell.cell_id}  {cell.label}")
         print(f"{len(cells)} cells would run (dry run: nothing measured)")
         return 0
     out_dir = _out_dir(args)
-    with Store(store_path(out_dir)) as store:
+    executor = None
+    if args.executor == "ray":  # checked before the store is touched: bad input costs nothing
+        from bench.orchestrate.ray_executor import RayExecutor, check_reachable, import_ray
+
+        import_ray()
+        if args.address:
+            check_reachable(args.address)
+        executor = RayExecutor(None, out_dir, address=args.address, whole_node=args.whole_node,
+                               cpus_per_task=args.cpus_per_task)  # fmt: skip
+        executor.check(cells)
+    with Store(store_file) as store:
         runner = Runner(store, out_dir)
-        run_id = runner.prepare(spec, run_id=args.run_id, resume=args.resume, new=args.new)
+        run_id = runner.prepare(spec, run_id=run_id, resume=args.resume, new=args.new)
+        if executor is not None:
+            executor.store = store
+            runner = executor
+        where = f"{out_dir}" if assignment is None else f"{store_file}"
+        if assignment is not None:
+            store.record_shard(run_id, index=assignment.index, count=assignment.count,
+                               config_hash=spec.config_hash, cell_ids=[c.cell_id for c in cells],
+                               host=socket.gethostname(), source=assignment.source)  # fmt: skip
+            where += f" (shard {assignment.label}, from {assignment.source})"
         progress = None if args.quiet else ProgressDisplay(sys.stderr)
-        print(f"run {run_id}: {len(cells)} cells from {spec.source} -> {out_dir}", file=sys.stderr)
+        print(f"run {run_id}: {len(cells)} cells from {spec.source} -> {where}", file=sys.stderr)
         try:
             summary = runner.run(
                 spec, run_id, cells=cells, progress=progress, retry_failed=args.retry_failed
@@ -117,7 +160,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"overhead {100 * summary.overhead_fraction:.1f}% "
             f"(worker start + probes {format_duration(summary.startup_s)})"
         )
-        if not args.no_report:
+        if assignment is not None:
+            print(f"shard {assignment.label} of run {run_id} is in {store_file}; when every "
+                  f"shard is done: blockbench --out {out_dir} merge {store_file.parent} && "
+                  f"blockbench --out {out_dir} report {run_id}")  # fmt: skip
+        elif not args.no_report:
             from reports.report import write_report
 
             path = write_report(store, run_id, out_dir)
@@ -150,15 +197,24 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 f"{r.done_cells}/{r.total_cells}",
                 "finished" if r.finished_at else "incomplete",
                 (r.env.get("git_commit") or "")[:8],
+                _shards_cell(store.shards(r.run_id)),
             )
             for r in store.runs()
         ]
     if not rows:
         print(f"no runs in {store_path(_out_dir(args))}")
         return 0
-    headers = ["run id", "config", "created", "cells", "state", "commit"]
+    headers = ["run id", "config", "created", "cells", "state", "commit", "shards"]
     print(tabulate(rows, headers=headers, tablefmt="github"))
     return 0
+
+
+def _shards_cell(shards: list[ShardInfo]) -> str:
+    """``2/3 here (1: 12 cells, 3: 11 cells)`` for a sharded run, '' otherwise."""
+    if not shards:
+        return ""
+    each = ", ".join(f"{s.index}: {s.stored} cells" for s in shards)
+    return f"{len(shards)}/{shards[0].count} here ({each})"
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -185,11 +241,54 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    target = store_path(_out_dir(args))
+    sources = shard_stores(args.stores, exclude=target)
     with _open_store(args, create=True) as store:
-        for source in args.stores:
+        problems = merge_problems(store, sources)
+        if problems:  # checked for every source first: nothing is merged
+            raise StoreError("nothing merged:\n" + "\n".join(problems))
+        run_ids: dict[str, None] = {}
+        for source in sources:
+            with Store(source, create=False, upgrade=False) as other:
+                run_ids.update(dict.fromkeys(r.run_id for r in other.runs()))
             runs, cells = store.merge_from(source)
             print(f"merged {source}: {runs} new runs, {cells} new cells")
+        for run_id in run_ids:
+            print(_shard_line(store, run_id) or f"run {run_id}: not sharded")
     return 0
+
+
+def shard_stores(arguments: Sequence[str], *, exclude: Path) -> list[Path]:
+    """Store files named by files, folders (every ``*.sqlite`` below) or glob patterns."""
+    found: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            matches = sorted(path.rglob("*.sqlite"))
+        elif glob.has_magic(argument):
+            matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))
+        elif path.exists():
+            matches = [path]
+        else:
+            raise StoreError(f"{argument}: no such store, folder or matching files")
+        if not matches:
+            raise StoreError(f"{argument}: no *.sqlite store found")
+        found += [m for m in matches if m.resolve() != exclude.resolve()]
+    return list(dict.fromkeys(found))
+
+
+def _shard_line(store: Store, run_id: str) -> str:
+    """``run X: shards 1, 3 of 3 (missing: 2); cells 1:12/12 3:11/12`` ('' if unsharded)."""
+    shards = store.shards(run_id)
+    if not shards:
+        return ""
+    count = shards[0].count
+    present = [s.index for s in shards]
+    missing = [k for k in range(1, count + 1) if k not in present]
+    state = f"missing: {', '.join(map(str, missing))}" if missing else "all present"
+    cells = " ".join(f"{s.index}:{s.stored}/{s.cells}" for s in shards)
+    return (f"run {run_id}: shards {', '.join(map(str, present))} of {count} ({state}); "
+            f"cells per shard {cells}")  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -271,8 +370,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_ID", help="finish this run (its missing cells only)")
     p.add_argument("--run-id", help="name the run (shards of one run share a run id)")
     p.add_argument("--new", action="store_true", help="start a new run even if one is unfinished")
-    p.add_argument("--shard", type=_shard, metavar="K/N", help="run the K-th of N shards")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="run the K-th of N shards (default: from Slurm or Kubernetes "
+                   "job-array variables)")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="list what would run; measure nothing")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local worker processes (default), or tasks on a Ray cluster (fit "
+        "sweeps; see docs/scale-out.md)",
+    )
+    p.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
+    p.add_argument(
+        "--whole-node",
+        action="store_true",
+        help="Ray: give each timing cell a whole node (else timing cells are refused)",
+    )
+    p.add_argument("--cpus-per-task", type=float, default=1.0,
+                   help="Ray: CPUs each fit task declares (default 1)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--profile", action="store_true", help="capture a TensorBoard profile per cell")
     p.add_argument("--retry-failed", action="store_true", help="run failed cells again")
@@ -295,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write here instead of stdout")
 
     p = command("merge", cmd_merge, "merge shard stores into the --out store")
-    p.add_argument("stores", nargs="+", metavar="STORE")
+    p.add_argument("stores", nargs="+", metavar="STORE",
+                   help="store files, folders (every *.sqlite below) or glob patterns")  # fmt: skip
 
     p = command("report", cmd_report, "write <out>/<run>/report.md and its plots ('latest' works)")
     p.add_argument("run_id", metavar="RUN_ID")
@@ -344,12 +461,18 @@ def tensorflow_logging(*, verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tensorflow_logging(verbose=args.verbose)
+    # Keras in this process (config checks, cost tables) uses an installed backend: on a
+    # jax-only install, jax. Workers choose their own backend per cell.
+    os.environ.setdefault("KERAS_BACKEND", default_backend())
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.handler(args)
     except RunnerError as error:
         print(f"blockbench: run stopped: {error}", file=sys.stderr)
         return 1
+    except RayUnavailable as error:
+        print(f"blockbench: error: {error}", file=sys.stderr)
+        return 2
     except (ConfigError, StoreError) as error:
         print(f"blockbench: error: {error}", file=sys.stderr)
         return 2

@@ -58,8 +58,9 @@ class RoundResult:
 
     ``samples_s`` are seconds per step of each measured sample (each sample runs
     ``steps_per_sample`` steps inside one traced call); ``warmup_s`` are discarded.
-    ``position`` is the cell's place in the round's shuffled order; ``pid`` the worker.
-    A round that failed keeps its ``reason`` and no samples.
+    ``position`` is the cell's place in the round's shuffled order; ``pid`` the worker,
+    ``host`` the machine it ran on. A round that failed keeps its ``reason`` and no
+    samples.
     """
 
     round: int
@@ -72,6 +73,7 @@ class RoundResult:
     samples_s: tuple[float, ...] = ()
     warmup_s: tuple[float, ...] = ()
     reason: str = ""
+    host: str = ""
 
     @property
     def ok(self) -> bool:
@@ -348,7 +350,8 @@ def assemble(costs: CellCosts | None, rounds: Sequence[Reply], extras: Reply | N
     failed = [r for r in rounds if r.status != "ok"]
     if failed:
         return CellResult(failed[0].status, reason=failed[0].reason,
-                          traceback=failed[0].traceback, warnings=tuple(dict.fromkeys(warnings)))  # fmt: skip
+                          traceback=failed[0].traceback,
+                          warnings=tuple(dict.fromkeys(warnings)))  # fmt: skip
     if extras is not None and extras.status == "failed":
         warnings.append(f"extras (memory, XLA check, profile, Keras step) failed: {extras.reason}")
     timing = TimingResult.assemble(

@@ -21,7 +21,8 @@ from typing import Any
 from bench.results.records import CellResult
 from bench.spec.cell import Cell
 
-SCHEMA_VERSION = 2  # 2: rounds and canaries tables; measurements keep only the result
+SCHEMA_VERSION = 3  # 2: rounds and canaries tables; measurements keep only the result
+# 3: shards table
 STORE_FILENAME = "blockbench.sqlite"
 
 _SCHEMA = """
@@ -105,6 +106,22 @@ CREATE TABLE IF NOT EXISTS canaries (
 );
 """
 
+# Added in schema 3: which shards of a run this store holds (one row per shard that ran).
+_SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS shards (
+    run_id TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    shard_count INTEGER NOT NULL,
+    config_hash TEXT NOT NULL,
+    cell_ids_json TEXT NOT NULL,
+    host TEXT NOT NULL,
+    source TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    PRIMARY KEY (run_id, shard)
+);
+"""
+_ADDED = _SCHEMA_2 + _SCHEMA_3
+
 _CELL_TABLES = ("cells", "measurements", "failures", "fits", "curves", "rounds")
 
 
@@ -128,6 +145,20 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class ShardInfo:
+    """One shard of a sharded run: which of how many, where it ran, its cells."""
+
+    run_id: str
+    index: int
+    count: int
+    host: str
+    source: str  # "slurm", "kubernetes" or "--shard"
+    started_at: float
+    cells: int  # cells the shard owns
+    stored: int  # of those, cells in this store
+
+
+@dataclass(frozen=True)
 class StoredCell:
     """A finished cell as stored: its configuration and result."""
 
@@ -144,6 +175,48 @@ def store_path(out_dir: str | Path) -> Path:
     'blockbench.sqlite'
     """
     return Path(out_dir) / STORE_FILENAME
+
+
+def shard_store_path(out_dir: str | Path, run_id: str, index: int, count: int) -> Path:
+    """The store file of one shard: shards never share an SQLite file (its WAL mode does
+    not work over a network filesystem), and ``blockbench merge`` takes the folder.
+
+    >>> shard_store_path("results", "nightly", 2, 12).as_posix()
+    'results/nightly/shards/shard-02-of-12.sqlite'
+    """
+    width = len(str(count))
+    name = f"shard-{index:0{width}d}-of-{count}.sqlite"
+    return Path(out_dir) / run_id / "shards" / name
+
+
+def merge_problems(target: Store, sources: Iterable[str | Path]) -> list[str]:
+    """Why these stores cannot be merged into ``target`` (empty when they can): a run id
+    made from different configs, or shards of one run that disagree on their count.
+    Checked for all sources before anything is copied."""
+    configs = {r.run_id: (r.config_hash, str(target.path)) for r in target.runs()}
+    counts = {r.run_id: {s.count for s in target.shards(r.run_id)} for r in target.runs()}
+    where = {run_id: str(target.path) for run_id in counts}
+    problems = []
+    for source in sources:
+        with Store(source, create=False, upgrade=False) as other:
+            for run in other.runs():
+                known = configs.setdefault(run.run_id, (run.config_hash, str(source)))
+                if known[0] != run.config_hash:
+                    problems.append(
+                        f"{source}: run {run.run_id} was made from a different config than in "
+                        f"{known[1]} (config hash {run.config_hash} vs {known[0]}): shards of "
+                        "one run must come from the same config"
+                    )
+                seen = counts.setdefault(run.run_id, set())
+                where.setdefault(run.run_id, str(source))
+                mine = {s.count for s in other.shards(run.run_id)}
+                if seen and mine and seen != mine:
+                    problems.append(
+                        f"{source}: run {run.run_id} is split into {sorted(mine)} shards here "
+                        f"but {sorted(seen)} in {where[run.run_id]}"
+                    )
+                seen |= mine
+    return problems
 
 
 class Store:
@@ -182,7 +255,7 @@ class Store:
         if tables and "meta" not in tables:
             raise StoreError(f"{self.path} is an SQLite file but not a blockbench store")
         if not tables:
-            self._db.executescript(_SCHEMA + _SCHEMA_2)  # idempotent CREATE IF NOT EXISTS
+            self._db.executescript(_SCHEMA + _ADDED)  # idempotent CREATE IF NOT EXISTS
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             with self._transaction():
@@ -201,10 +274,11 @@ class Store:
             self._upgrade()
 
     def _upgrade(self) -> None:
-        """Schema 1 -> 2: add the rounds and canaries tables. Old measurement rows keep
-        their (now unused) statistics columns; their raw samples read as one round."""
+        """Schema 1 -> 2: add the rounds and canaries tables (old measurement rows keep
+        their unused statistics columns; their raw samples read as one round); 2 -> 3:
+        add the shards table."""
         with self._transaction():
-            for statement in _SCHEMA_2.split(";"):
+            for statement in _ADDED.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute(
@@ -447,9 +521,20 @@ class Store:
         self._db.execute("ATTACH DATABASE ? AS other", (str(Path(other)),))
         try:
             with self._transaction():
-                for table in ("runs", "probes", "canaries"):
+                for table in ("runs", "probes", "shards"):
                     if self._has_table(table, "other"):
                         self._copy(table, "")
+                if self._has_table("canaries", "other"):
+                    # every shard numbers its canaries from 0: append the readings this store
+                    # lacks after its own, so each machine's readings are kept
+                    self._db.execute(
+                        "INSERT INTO main.canaries (run_id, seq, at, detail_json) "
+                        "SELECT t.run_id, (SELECT COALESCE(MAX(m.seq) + 1, 0) FROM "
+                        "main.canaries m WHERE m.run_id = t.run_id) + t.seq, t.at, "
+                        "t.detail_json FROM other.canaries t WHERE NOT EXISTS (SELECT 1 FROM "
+                        "main.canaries m WHERE m.run_id = t.run_id AND m.at = t.at AND "
+                        "m.detail_json = t.detail_json) ORDER BY t.seq"
+                    )
                 # A cell comes whole from one store: pick the cells the target lacks, then
                 # copy every table's rows for exactly those cells.
                 self._db.execute("CREATE TEMP TABLE IF NOT EXISTS merge_keys (run_id, cell_id)")
@@ -465,7 +550,44 @@ class Store:
         finally:
             self._db.execute("DETACH DATABASE other")
         after_cells = self._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
+        self._finish_complete_runs()
         return len(self.runs()) - before_runs, after_cells - before_cells
+
+    def _finish_complete_runs(self) -> None:
+        """Mark runs finished whose every cell is now stored (shards merged together)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET finished_at=(SELECT MAX(finished_at) FROM cells c "
+                "WHERE c.run_id=runs.run_id) WHERE finished_at IS NULL AND total_cells > 0 "
+                "AND total_cells <= (SELECT COUNT(*) FROM cells c WHERE c.run_id=runs.run_id)"
+            )
+
+    # -- shards -------------------------------------------------------------------
+    def record_shard(
+        self, run_id: str, *, index: int, count: int, config_hash: str,
+        cell_ids: Iterable[str], host: str, source: str,
+    ) -> None:  # fmt: skip
+        """Record that shard ``index`` of ``count`` of the run ran into this store."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO shards VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, index, count, config_hash, json.dumps(sorted(cell_ids)), host,
+                 source, time.time()),
+            )  # fmt: skip
+
+    def shards(self, run_id: str) -> list[ShardInfo]:
+        """The shards of a run held here, by index (empty for an unsharded run)."""
+        stored = {r[0] for r in self._db.execute(
+            "SELECT cell_id FROM cells WHERE run_id=?", (run_id,))}  # fmt: skip
+        rows = self._db.execute(
+            "SELECT * FROM shards WHERE run_id=? ORDER BY shard", (run_id,)
+        ).fetchall()
+        return [
+            ShardInfo(run_id, row["shard"], row["shard_count"], row["host"], row["source"],
+                      row["started_at"], len(ids := json.loads(row["cell_ids_json"])),
+                      len(stored.intersection(ids)))  # fmt: skip
+            for row in rows
+        ]
 
 
 def _shared_columns(db: sqlite3.Connection, table: str) -> list[str]:
