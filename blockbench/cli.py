@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells = shard(spec.cells, assignment.index, assignment.count) if assignment else spec.cells
     run_id = args.run_id or os.environ.get(RUN_ID_VARIABLE) or None
     store_file = store_path(_out_dir(args))
-    if assignment is not None:
+    if assignment is not None and not args.dry_run:
         run_id = run_id or assignment.run_id
         if not run_id:
             raise ShardError(

@@ -92,7 +92,7 @@ def environment_rows(env: dict[str, Any], probes: dict[str, dict[str, Any]]) -> 
         ["commit", commit],
         ["host", _text(env.get("hostname"))],
         ["TF32", _switch(env.get("tf32"), "on", "off")],
-        ["Keras backends", ", ".join(env.get("keras_backends") or ["tensorflow"])],
+        ["Keras backends", ", ".join(env.get("keras_backends") or [])],
         ["CPU allocator", _allocator(env)],
     ]
     rows = [row for row in rows if row[0] in ("CPU", "GPU") or row[1] not in ("", MISSING)]

@@ -108,6 +108,7 @@ def main() -> int:
 
     send({"op": "ready", "pid": os.getpid(), "gpu": False,
           "backend": os.environ.get("KERAS_BACKEND", "tensorflow")})  # fmt: skip
+    kept: dict[str, float] = {}  # cell id -> its first sample (programs kept for visits)
     for line in sys.stdin:
         request = json.loads(line)
         op = request["op"]
@@ -117,7 +118,19 @@ def main() -> int:
         if cell is not None:
             print(f"--- {op} {cell.cell_id} {cell.label}", file=sys.stderr, flush=True)
         if op == "round":
-            send({"op": "reply", "reply": dataclasses.asdict(_round(cell, request))})
+            reply = _round(cell, request)
+            if request.get("keep") and reply.status == "ok":
+                kept[cell.cell_id] = reply.round.samples_s[0]
+            send({"op": "reply", "reply": dataclasses.asdict(reply)})
+        elif op == "sample":
+            if request["cell_id"] in kept:
+                value = kept[request["cell_id"]]
+                send({"op": "samples", "samples_s": [value * 1.002] * request["count"]})
+            else:
+                send({"op": "samples", "reason": "no kept program"})
+        elif op == "drop":
+            send({"op": "dropped", "count": len(kept)})
+            kept.clear()
         elif op == "extras":
             send({"op": "reply", "reply": dataclasses.asdict(_extras(cell))})
         elif op == "cell":

@@ -52,8 +52,8 @@ def measure_round(
     compile_s = time.perf_counter() - start
     if steps is None:
         steps = calibrate(program.run, settings.min_sample_s, settings.max_steps_per_sample)
-    warmup = tuple(_sample(program.run, steps) for _ in range(settings.warmup))
-    samples = tuple(_sample(program.run, steps) for _ in range(settings.repeats))
+    warmup = tuple(sample_seconds(program.run, steps) for _ in range(settings.warmup))
+    samples = tuple(sample_seconds(program.run, steps) for _ in range(settings.repeats))
     return ModelTiming(compile_s, steps, samples, warmup)
 
 
@@ -83,5 +83,6 @@ def _call_seconds(run: Callable[[int], float], steps: int) -> float:
     return time.perf_counter() - start
 
 
-def _sample(run: Callable[[int], float], steps: int) -> float:
+def sample_seconds(run: Callable[[int], float], steps: int) -> float:
+    """One sample: seconds per step of one ``steps``-step call."""
     return _call_seconds(run, steps) / steps

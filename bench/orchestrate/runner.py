@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -415,24 +415,78 @@ class _Session:
         self._close_worker()  # every round starts in a fresh process
         if self.settings.canary:
             self._canary("before round", round_)
-        for position, cell in enumerate(cells):
-            if cell.cell_id in self.final:
-                continue
-            if cell.device not in self.probed:
-                self._probe(cell.device)
-            self._tick(cell, None)
-            steps = self._stored_steps(cell)
-            request = {"op": "round", "cell": cell.to_dict(), "round": round_,
-                       "position": position, "steps": steps}  # fmt: skip
-            reply = self._ask(cell, request, bfc=False)
-            self.done_units += 1
-            if reply.status == "ok":
+        position = 0
+        for block in visit_blocks(cells, self.settings.visits):
+            kept: list[tuple[Cell, Reply]] = []
+            for cell in block:
+                position += 1
+                if cell.cell_id in self.final:
+                    continue
+                if cell.device not in self.probed:
+                    self._probe(cell.device)
+                self._tick(cell, None)
+                steps = self._stored_steps(cell)
+                request = {"op": "round", "cell": cell.to_dict(), "round": round_,
+                           "position": position - 1, "steps": steps,
+                           "keep": self.settings.visits > 1}  # fmt: skip
+                reply = self._ask(cell, request, bfc=False)
+                self.done_units += 1
+                if reply.status == "ok":
+                    kept.append((cell, reply))
+                else:  # failed or skipped: final now, no later rounds
+                    self._record(cell, CellResult(reply.status, reply.reason, reply.traceback,
+                                                  warnings=reply.warnings))  # fmt: skip
+            for cell, reply in self._revisit(kept, round_):
                 self.store.record_round(self.run_id, cell, round_, asdict(reply))
                 self.stored.setdefault(cell.cell_id, {})[round_] = asdict(reply)
                 self._tick(cell, None)
-            else:  # failed or skipped: final now, no later rounds
-                self._record(cell, CellResult(reply.status, reply.reason, reply.traceback,
-                                              warnings=reply.warnings))  # fmt: skip
+
+    def _revisit(self, kept: list[tuple[Cell, Reply]], round_: int) -> list[tuple[Cell, Reply]]:
+        """Visits 2.. of a block's cells, each visit in a new shuffled order, adding
+        ``repeats`` samples per cell per visit; then the worker forgets the programs. A
+        cell whose later visit fails keeps the samples it has."""
+        replies = dict(kept)
+        visits = self.settings.visits
+        if visits < 2 or not kept:
+            return kept
+        lost: set[str] = set()
+        for visit in range(2, visits + 1):
+            order = [cell for cell, _ in kept]
+            random.Random(f"{self.settings.seed}:{round_}:visit{visit}").shuffle(order)
+            for cell in order:
+                if cell.cell_id in lost:
+                    continue
+                more = self._sample_visit(cell)
+                if more is None:
+                    lost.add(cell.cell_id)
+                    continue
+                old = replies[cell].round
+                replies[cell] = replace(replies[cell], round=replace(
+                    old, samples_s=old.samples_s + tuple(more), visits=old.visits + 1))  # fmt: skip
+        worker = self.worker
+        if worker is not None and worker.process.poll() is None:
+            try:
+                self._exchange(worker, {"op": "drop"})
+            except (TimeoutError, MemoryError, WorkerDied) as error:
+                self._death(error, time.perf_counter())
+        return [(cell, replies[cell]) for cell, _ in kept]
+
+    def _sample_visit(self, cell: Cell) -> list[float] | None:
+        """More samples of a kept cell from the live worker; None when it cannot give them
+        (the worker died or restarted since, and the program is gone)."""
+        worker = self.worker
+        if worker is None or worker.process.poll() is not None:
+            return None
+        start = time.perf_counter()
+        try:
+            reply = self._exchange(worker, {"op": "sample", "cell_id": cell.cell_id,
+                                            "count": self.settings.repeats})  # fmt: skip
+        except (TimeoutError, MemoryError, WorkerDied) as error:
+            self._death(error, start)
+            return None
+        self.summary.cells_s += time.perf_counter() - start
+        samples = reply.get("samples_s")
+        return [float(v) for v in samples] if samples else None
 
     def _extras(self) -> None:
         for cell in sorted(self.timing, key=lambda c: c.backend != self.reference_backend):
@@ -647,6 +701,29 @@ def _round_wall(reply: Reply) -> float:
         + sum(round_.warmup_s) * round_.steps_per_sample
         + (sum(round_.samples_s) * round_.steps_per_sample)
     )
+
+
+VISIT_BLOCK = 12  # cells whose programs one worker keeps alive at once between visits
+
+
+def visit_blocks(cells: Sequence[Cell], visits: int) -> list[list[Cell]]:
+    """The round's cells in blocks visited together: with one visit, one block; else runs
+    of at most `VISIT_BLOCK` consecutive cells of one backend (one worker keeps their
+    compiled programs between visits).
+
+    >>> cells = [Cell("dense", (("units", u),), (4,), 2, "train") for u in range(1, 15)]
+    >>> [len(b) for b in visit_blocks(cells, 1)], [len(b) for b in visit_blocks(cells, 3)]
+    ([14], [12, 2])
+    """
+    if visits < 2:
+        return [list(cells)] if cells else []
+    blocks: list[list[Cell]] = []
+    for cell in cells:
+        if blocks and len(blocks[-1]) < VISIT_BLOCK and blocks[-1][-1].backend == cell.backend:
+            blocks[-1].append(cell)
+        else:
+            blocks.append([cell])
+    return blocks
 
 
 def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:

@@ -59,8 +59,9 @@ class RoundResult:
     ``samples_s`` are seconds per step of each measured sample (each sample runs
     ``steps_per_sample`` steps inside one traced call); ``warmup_s`` are discarded.
     ``position`` is the cell's place in the round's shuffled order; ``pid`` the worker,
-    ``host`` the machine it ran on. A round that failed keeps its ``reason`` and no
-    samples.
+    ``host`` the machine it ran on. With ``visits`` > 1 the round's samples were taken in
+    that many visits, interleaved with the other cells of the round, so they span several
+    moments. A round that failed keeps its ``reason`` and no samples.
     """
 
     round: int
@@ -74,6 +75,7 @@ class RoundResult:
     warmup_s: tuple[float, ...] = ()
     reason: str = ""
     host: str = ""
+    visits: int = 1  # times the cell was visited in its round; samples_s in visit order
 
     @property
     def ok(self) -> bool:

@@ -583,9 +583,16 @@ class Store:
             "SELECT * FROM shards WHERE run_id=? ORDER BY shard", (run_id,)
         ).fetchall()
         return [
-            ShardInfo(run_id, row["shard"], row["shard_count"], row["host"], row["source"],
-                      row["started_at"], len(ids := json.loads(row["cell_ids_json"])),
-                      len(stored.intersection(ids)))  # fmt: skip
+            ShardInfo(
+                run_id,
+                row["shard"],
+                row["shard_count"],
+                row["host"],
+                row["source"],
+                row["started_at"],
+                len(ids := json.loads(row["cell_ids_json"])),
+                len(stored.intersection(ids)),
+            )  # fmt: skip
             for row in rows
         ]
 

@@ -62,7 +62,8 @@ class RunSettings:
     """The ``[run]`` table: how every timing cell is measured."""
 
     rounds: int = 3  # fresh worker processes per timing cell, cells shuffled in each
-    repeats: int = 3  # measured samples per cell and round
+    repeats: int = 3  # measured samples per cell, round and visit
+    visits: int = 1  # visits per cell and round: its samples spread over as many moments
     warmup: int = 1  # samples discarded after compile, in every round
     min_sample_s: float = 0.2  # each sample lasts at least this long (K is calibrated)
     max_steps_per_sample: int = 100_000

@@ -8,6 +8,10 @@ Requests, one reply each:
 
 - ``{"op": "round", "cell": {...}, "round": 2, "position": 5, "steps": 40}``: one timing
   round (``steps`` null: calibrate K); reply ``{"op": "reply", "reply": {...}}``;
+  with ``"keep": true`` the worker keeps the compiled program for later visits;
+- ``{"op": "sample", "cell_id": "...", "count": 3}``: a later visit of a kept cell,
+  reply ``{"op": "samples", "samples_s": [...]}`` (or ``"reason"``);
+- ``{"op": "drop"}``: forget the kept programs; reply ``{"op": "dropped", "count": n}``;
 - ``{"op": "extras", "cell": {...}}``: memory, XLA check, profile, Keras step; same reply;
 - ``{"op": "cell", "cell": {...}}``: a fit cell whole; reply ``{"op": "result", ...}``;
 - ``{"op": "fit_group", "cells": [...]}``: the seeds of one fit configuration, trained
@@ -81,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     from bench.spec.plugins import load_plugins
     from bench.worker.execute import (
         CellContext,
+        drop_kept,
         run_cell,
         run_extras,
         run_fit_cells,
         run_round,
+        sample_again,
     )
 
     load_plugins()
@@ -104,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--- {request['op']} {cell.cell_id} {cell.label}", file=sys.stderr, flush=True)
         if request["op"] == "round":
             reply = run_round(cell, context, round_=request["round"],
-                              position=request["position"], steps=request.get("steps"))  # fmt: skip
+                              position=request["position"], steps=request.get("steps"),
+                              keep=bool(request.get("keep")))  # fmt: skip
             _send(channel, {"op": "reply", "reply": dataclasses.asdict(reply)})
         elif request["op"] == "extras":
             _send(channel, {"op": "reply", "reply": dataclasses.asdict(run_extras(cell, context))})
@@ -117,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)  # fmt: skip
             results = run_fit_cells(cells, context)
             _send(channel, {"op": "results", "results": [r.to_dict() for r in results]})
+        elif request["op"] == "sample":
+            samples = sample_again(request["cell_id"], context, int(request["count"]))
+            _send(channel, {"op": "samples", **samples})
+        elif request["op"] == "drop":
+            _send(channel, {"op": "dropped", "count": drop_kept(context)})
         elif request["op"] == "canary":
             _send(channel, {"op": "canary", "canary": backend.canary()})
         elif request["op"] == "probe":

@@ -26,6 +26,7 @@ module imports no framework itself.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import time
@@ -43,7 +44,7 @@ from bench.measure import backends, memory
 from bench.measure.backends import Backend
 from bench.measure.keras_step import keras_step_time
 from bench.measure.model import NUM_CLASSES, build_model, model_costs
-from bench.measure.rounds import StepProgram, measure_round
+from bench.measure.rounds import StepProgram, measure_round, sample_seconds
 from bench.results.records import (
     CellCosts,
     CellExtras,
@@ -67,6 +68,8 @@ class CellContext:
     settings: RunSettings
     run_dir: Path
     backend: Backend = field(default_factory=lambda: backends.load(_backend_name()))
+    # programs kept alive between the visits of a round: cell id -> (program, K)
+    kept: dict[str, tuple[StepProgram, int]] = field(default_factory=dict)
 
 
 def _backend_name() -> str:
@@ -115,10 +118,17 @@ def run_fit_cells(cells: list[Cell], context: CellContext) -> list[CellResult]:
 
 
 def run_round(
-    cell: Cell, context: CellContext, *, round_: int, position: int, steps: int | None = None
+    cell: Cell,
+    context: CellContext,
+    *,
+    round_: int,
+    position: int,
+    steps: int | None = None,
+    keep: bool = False,
 ) -> Reply:
-    """Time one round of a timing cell. ``steps`` is K from an earlier round (``None``:
-    calibrate it now)."""
+    """Time one round of a timing cell (its first visit). ``steps`` is K from an earlier
+    round (``None``: calibrate it now). ``keep`` keeps the compiled program for later
+    visits (`sample_again`) until `drop_kept`."""
     started = time.time()
     skip = context.backend.skip_reason(cell)
     if skip:
@@ -137,6 +147,8 @@ def run_round(
                 )
             program, fallback = _program(cell, model, context)
             timing = measure_round(program, context.settings, steps=steps)
+            if keep:
+                context.kept[cell.cell_id] = (program, timing.steps_per_sample)
     except Exception as error:
         return Reply("failed", reason=_reason(error), traceback=_trace())
     result = RoundResult(
@@ -154,6 +166,27 @@ def run_round(
     if fallback:
         warnings.append(fallback)
     return Reply("ok", round=result, costs=costs, warnings=tuple(warnings))
+
+
+def sample_again(cell_id: str, context: CellContext, count: int) -> dict:
+    """A later visit of a kept cell: ``count`` more samples of its compiled program (no
+    warm-up: it ran moments ago). ``{"samples_s": [...]}`` or ``{"reason": why}``."""
+    if cell_id not in context.kept:
+        return {"reason": f"cell {cell_id} has no kept program in this worker"}
+    program, steps = context.kept[cell_id]
+    try:
+        return {"samples_s": [sample_seconds(program.run, steps) for _ in range(count)]}
+    except Exception as error:
+        return {"reason": _reason(error)}
+
+
+def drop_kept(context: CellContext) -> int:
+    """Forget the kept programs (the end of a block of visits); how many there were."""
+    count = len(context.kept)
+    context.kept.clear()
+    keras.backend.clear_session()
+    gc.collect()
+    return count
 
 
 def run_extras(cell: Cell, context: CellContext) -> Reply:

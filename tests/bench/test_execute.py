@@ -49,3 +49,16 @@ def test_gpu_cells_run_with_tf32_pinned_off(tmp_path):
     cell = Cell("dense", (("units", 4),), (4,), 2, "train", device="gpu")
     result = run_cell(cell, CellContext(FAST, tmp_path))
     assert result.status == "ok" and result.timing.tf32 is False
+
+
+def test_a_kept_program_is_sampled_again_at_later_visits_then_dropped(tmp_path):
+    from bench.worker.execute import drop_kept, run_round, sample_again
+
+    context = CellContext(FAST, tmp_path)
+    cell = Cell("dense", (("units", 8),), (4,), 2, "train")
+    first = run_round(cell, context, round_=1, position=0, keep=True)
+    assert first.status == "ok" and cell.cell_id in context.kept
+    later = sample_again(cell.cell_id, context, 4)
+    assert len(later["samples_s"]) == 4 and min(later["samples_s"]) > 0
+    assert drop_kept(context) == 1 and context.kept == {}
+    assert "no kept program" in sample_again(cell.cell_id, context, 1)["reason"]

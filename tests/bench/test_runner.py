@@ -218,3 +218,31 @@ def test_shards_partition_the_cells():
     assert [c.cell_id for c in shard(spec.cells, 2, 3)] == [c.cell_id for c in parts[1]]
     with pytest.raises(ValueError, match="1 <= K <= N"):
         shard(spec.cells, 4, 3)
+
+
+def test_visits_spread_a_rounds_samples_over_interleaved_visits(tmp_path):
+    text = fault_config(["ok"] * 3).replace("repeats = 2", "repeats = 2\nvisits = 3")
+    spec, store, run_id, _ = run_spec(tmp_path, text)
+    for item in store.cells(run_id):
+        rounds = item.result.timing.rounds
+        assert len(rounds) == 3
+        for round_ in rounds:
+            assert round_.visits == 3
+            # the stub's first visit gives 3 samples; each later visit `repeats` (2) more,
+            # from the program it kept
+            first, later = round_.samples_s[:3], round_.samples_s[3:]
+            assert later == (first[0] * 1.002,) * 4
+
+
+def test_a_worker_lost_between_visits_keeps_the_first_visits_samples(tmp_path):
+    # the exit cell kills the worker during its first visit: the cells visited before it
+    # in that block lose their kept programs, keep their first samples, and the run goes on
+    text = fault_config(["ok", "ok", "exit", "ok"])
+    text = text.replace("repeats = 2", "repeats = 2\nvisits = 2")
+    spec, store, run_id, _ = run_spec(tmp_path, text)
+    results = results_by_mode(store, run_id)
+    assert results["exit"].status == "failed"
+    oks = [s.result for s in store.cells(run_id) if s.cell.knob_dict["mode"] == "ok"]
+    assert {r.status for r in oks} == {"ok"}
+    visits = [r.visits for res in oks for r in res.timing.rounds]
+    assert 1 in visits and 2 in visits  # some rounds lost their second visit, some kept it

@@ -17,6 +17,7 @@ import yaml
 from bench.orchestrate.runner import Runner
 from bench.results.store import Store, store_path
 from bench.spec.config import load
+from blockbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "scale-out.md").read_text()
@@ -151,59 +152,68 @@ def test_the_kubernetes_indexed_job_runs_three_shards_that_merge_into_the_whole_
     assert cells == single_machine_cells(tmp_path, config) and finished
 
 
-def test_merge_names_the_missing_shard_and_keeps_the_run_open(tmp_path, config):
+def cli(argv, env, capsys, monkeypatch) -> tuple[int, str, str]:
+    """The command line in this process (no interpreter start-up), with ``env``."""
+    for key in [k for k in os.environ if k.startswith(("SLURM_", "JOB_COMPLETION", "BLOCKBENCH_"))]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith(("SLURM_", "JOB_COMPLETION", "BLOCKBENCH_")):
+            monkeypatch.setenv(key, value)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_merge_names_the_missing_shard_and_keeps_the_run_open(
+    tmp_path, config, capsys, monkeypatch
+):
     out = tmp_path / "out"
     env = base_env(out, config)
     for index in (1, 3):
-        run([sys.executable, "-m", "blockbench", "run", str(config), "--shard", f"{index}/3",
-             "--run-id", "partial"], env)  # fmt: skip
-    merged = run([sys.executable, "-m", "blockbench", "merge", str(out / "partial" / "shards")],
-                 env)  # fmt: skip
-    assert "shards 1, 3 of 3 (missing: 2)" in merged.stdout
+        code, _, err = cli(["run", str(config), "--shard", f"{index}/3", "--run-id", "partial",
+                            "--quiet"], env, capsys, monkeypatch)  # fmt: skip
+        assert code == 0, err
+    code, merged, _ = cli(["merge", str(out / "partial" / "shards")], env, capsys, monkeypatch)
+    assert code == 0 and "shards 1, 3 of 3 (missing: 2)" in merged
     cells, finished = merged_cells(out, "partial")
     assert 0 < len(cells) < len(single_machine_cells(tmp_path, config)) and not finished
 
 
-def test_shard_errors_are_clear_and_early(tmp_path, config):
+def test_shard_errors_are_clear_and_early(tmp_path, config, capsys, monkeypatch):
     env = base_env(tmp_path / "out", config)
     slurm = {**env, "SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3",
              "SLURM_ARRAY_JOB_ID": "7"}  # fmt: skip
-    done = run([sys.executable, "-m", "blockbench", "run", str(config), "--shard", "1/3"],
-               slurm, check=False)  # fmt: skip
-    assert done.returncode == 2
-    assert "--shard 1/3 disagrees with the slurm job array, which makes this shard 2/3" in (
-        done.stderr
-    )
-    done = run([sys.executable, "-m", "blockbench", "run", str(config), "--shard", "1/3"], env,
-               check=False)  # fmt: skip
-    assert done.returncode == 2 and "need one run id" in done.stderr
+    code, _, err = cli(["run", str(config), "--shard", "1/3"], slurm, capsys, monkeypatch)
+    assert code == 2
+    assert "--shard 1/3 disagrees with the slurm job array, which makes this shard 2/3" in err
+    code, _, err = cli(["run", str(config), "--shard", "1/3"], env, capsys, monkeypatch)
+    assert code == 2 and "need one run id" in err
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
 
 
-def test_merging_stores_of_different_configs_merges_nothing(tmp_path, config):
+def test_merging_stores_of_different_configs_merges_nothing(tmp_path, config, capsys, monkeypatch):
     out = tmp_path / "out"
     env = base_env(out, config)
     other = tmp_path / "other.toml"
     other.write_text(CONFIG.replace("units = [4, 8, 16, 32]", "units = [4, 8]"))
     for index, path in ((1, config), (2, other)):
-        run([sys.executable, "-m", "blockbench", "run", str(path), "--shard", f"{index}/2",
-             "--run-id", "mixed"], env)  # fmt: skip
-    done = run([sys.executable, "-m", "blockbench", "merge", str(out / "mixed" / "shards")], env,
-               check=False)  # fmt: skip
-    assert done.returncode == 2
-    assert "nothing merged" in done.stderr and "made from a different config" in done.stderr
+        code, _, err = cli(["run", str(path), "--shard", f"{index}/2", "--run-id", "mixed",
+                            "--quiet"], env, capsys, monkeypatch)  # fmt: skip
+        assert code == 0, err
+    code, _, err = cli(["merge", str(out / "mixed" / "shards")], env, capsys, monkeypatch)
+    assert code == 2
+    assert "nothing merged" in err and "made from a different config" in err
     with Store(store_path(out)) as store:
         assert store.runs() == []
 
 
-def test_the_ray_executor_without_ray_installed_says_how_to_get_it(tmp_path, config):
+def test_the_ray_executor_without_ray_installed_says_how_to_get_it(
+    tmp_path, config, capsys, monkeypatch
+):
     if importlib.util.find_spec("ray") is not None:
         pytest.skip("Ray is installed here (tests/ray covers the executor)")
-    done = run([sys.executable, "-m", "blockbench", "--out", str(tmp_path / "out"), "run",
-                str(config), "--executor", "ray"], base_env(tmp_path / "out", config),
-               check=False)  # fmt: skip
-    assert done.returncode == 2
-    assert "--executor ray needs Ray, which is not installed: pip install -e '.[ray]'" in (
-        done.stderr
-    )
+    env = base_env(tmp_path / "out", config)
+    code, _, err = cli(["run", str(config), "--executor", "ray"], env, capsys, monkeypatch)
+    assert code == 2
+    assert "--executor ray needs Ray, which is not installed: pip install -e '.[ray]'" in err
     assert not (tmp_path / "out").exists()

@@ -64,7 +64,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def compile_difference(self, model: keras.Model, x: np.ndarray) -> float:
-        """Max |compiled - uncompiled| of the forward outputs, same weights and inputs."""
+        """Max |compiled - uncompiled| of the forward outputs on the first of the two
+        stacked batches ``x``, same weights."""
 
     @abc.abstractmethod
     def peak_reader(self, device: str) -> PeakReader: ...
