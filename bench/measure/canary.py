@@ -17,11 +17,10 @@ small Keras steps show (their round medians scatter by about 20% here, see the r
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 from bench.measure.probe import matmul_chain
+from bench.measure.reference import time_canary
 
 SIZE = 512
 STEPS = 50
@@ -30,12 +29,5 @@ SAMPLES = 5
 
 def canary(*, samples: int = SAMPLES, steps: int = STEPS, size: int = SIZE) -> dict[str, Any]:
     """Seconds per matmul of each sample of the fixed workload, and their median."""
-    run = matmul_chain(size)
-    run(steps)  # trace, compile and warm up
-    values = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        run(steps)
-        values.append((time.perf_counter() - start) / steps)
     label = f"matmul {size}x{size} float32, {steps} per sample"
-    return {"samples_s": values, "median_s": statistics.median(values), "label": label}
+    return time_canary(matmul_chain(size), steps=steps, samples=samples, label=label)

@@ -9,14 +9,12 @@ at least 0.2 s, median of 5 samples. Run once per run per device.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 
-from bench.measure.rounds import calibrate
+from bench.measure.reference import measure_peak
 
 SIZES = {"cpu": 1024, "gpu": 8192}
 
@@ -48,20 +46,6 @@ def peak_flops(device: str, *, samples: int = 5, min_sample_s: float = 0.2) -> d
         return {"peak_flops": None, "reason": "no GPU visible"}
     size = SIZES[device]
     with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
-        run = matmul_chain(size)
-        run(1)
-        steps = calibrate(run, min_sample_s, 10_000)
-        times = []
-        for _ in range(samples):
-            start = time.perf_counter()
-            run(steps)
-            times.append((time.perf_counter() - start) / steps)
-    step = statistics.median(times)
-    return {
-        "peak_flops": 2 * size**3 / step,
-        "size": size,
-        "dtype": "float32",
-        "steps_per_sample": steps,
-        "samples_s": times,
-        "method": f"chained {size}x{size} float32 matmuls in one tf.function loop",
-    }
+        method = f"chained {size}x{size} float32 matmuls in one tf.function loop"
+        return measure_peak(matmul_chain(size), size=size, method=method, samples=samples,
+                            min_sample_s=min_sample_s)  # fmt: skip

@@ -29,6 +29,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,6 +40,8 @@ from bench.orchestrate.runner import (
     RunSummary,
     Worker,
     WorkerDied,
+    finish_if_complete,
+    pending_cells,
 )
 from bench.results.records import CellResult, Reply, assemble
 from bench.results.store import Store
@@ -150,7 +153,7 @@ def _timing_cell(
                 wall_s=time.perf_counter() - start,
             )
         if reply.round is not None:
-            reply = Reply(**{**vars(reply), "round": _with_host(reply.round, node)})
+            reply = Reply(**{**vars(reply), "round": replace(reply.round, host=node)})
             steps = steps or reply.round.steps_per_sample
         replies.append(reply)
     extras = _ask(
@@ -163,12 +166,6 @@ def _timing_cell(
     )
     result = assemble(replies[0].costs, replies, extras)
     return CellResult(**{**vars(result), "wall_s": time.perf_counter() - start})
-
-
-def _with_host(round_: Any, node: str) -> Any:
-    from dataclasses import replace
-
-    return replace(round_, host=node)
 
 
 def _ask(
@@ -269,18 +266,14 @@ class RayExecutor:
         retry_failed: bool = False,
     ) -> RunSummary:
         start = time.perf_counter()
-        todo = list(cells if cells is not None else spec.cells)
+        todo, missing = pending_cells(self.store, spec, run_id, cells, retry_failed=retry_failed)
         self.check(todo)
-        statuses = ("ok", "skipped") if retry_failed else ("ok", "skipped", "failed")
-        done = self.store.finished_cell_ids(run_id, statuses=statuses)
-        missing = [c for c in todo if c.cell_id not in done]
         summary = RunSummary(run_id, total=len(todo), skipped_done=len(todo) - len(missing))
         if missing:
             ray = self.connect()
             self._run(ray, spec, run_id, missing, summary, progress)
         summary.wall_s = time.perf_counter() - start
-        if {c.cell_id for c in spec.cells} <= self.store.finished_cell_ids(run_id):
-            self.store.finish_run(run_id)
+        finish_if_complete(self.store, spec, run_id)
         return summary
 
     def _run(

@@ -229,6 +229,23 @@ class RunSummary:
 Progress = Callable[[int, int, Cell | None, CellResult | None], None]
 
 
+def pending_cells(
+    store: Store, spec: Spec, run_id: str, cells: Sequence[Cell] | None, *, retry_failed: bool
+) -> tuple[list[Cell], list[Cell]]:
+    """``(todo, missing)``: the cells asked for (default: all of ``spec``) and those of
+    them the run lacks (failed cells count as done unless ``retry_failed``)."""
+    todo = list(cells if cells is not None else spec.cells)
+    statuses = ("ok", "skipped") if retry_failed else ("ok", "skipped", "failed")
+    done = store.finished_cell_ids(run_id, statuses=statuses)
+    return todo, [c for c in todo if c.cell_id not in done]
+
+
+def finish_if_complete(store: Store, spec: Spec, run_id: str) -> None:
+    """Mark the run finished once every cell of its spec is stored."""
+    if {c.cell_id for c in spec.cells} <= store.finished_cell_ids(run_id):
+        store.finish_run(run_id)
+
+
 def round_order(cells: Sequence[Cell], settings: RunSettings, round_: int) -> list[Cell]:
     """The cells of one round in their shuffled order, from the run's seed and the round.
 
@@ -318,10 +335,7 @@ class Runner:
     ) -> RunSummary:
         """Run the cells of ``spec`` (or the given subset) that ``run_id`` lacks."""
         start = time.perf_counter()
-        todo = list(cells if cells is not None else spec.cells)
-        statuses = ("ok", "skipped") if retry_failed else ("ok", "skipped", "failed")
-        done = self.store.finished_cell_ids(run_id, statuses=statuses)
-        missing = [c for c in todo if c.cell_id not in done]
+        todo, missing = pending_cells(self.store, spec, run_id, cells, retry_failed=retry_failed)
         summary = RunSummary(run_id, total=len(todo), skipped_done=len(todo) - len(missing))
         run_dir = self.out_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -331,8 +345,7 @@ class Runner:
         finally:
             session.close()
             summary.wall_s = time.perf_counter() - start
-        if {c.cell_id for c in spec.cells} <= self.store.finished_cell_ids(run_id):
-            self.store.finish_run(run_id)
+        finish_if_complete(self.store, spec, run_id)
         return summary
 
     def memory_limit_for(self, settings: RunSettings) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,16 @@ class Backend(abc.ABC):
         try:
             keras.utils.set_random_seed(settings.seed)
             keras.config.set_dtype_policy(cell.dtype_policy)
-            with keras.device("gpu:0" if cell.device == "gpu" else "cpu:0"):
+            with self.device_scope(cell, settings):
                 yield
         finally:
             keras.config.set_dtype_policy("float32")
             keras.backend.clear_session()
             gc.collect()
+
+    def device_scope(self, cell: Cell, settings: RunSettings) -> AbstractContextManager[Any]:
+        """The context that places a cell's work on its device (Keras' own by default)."""
+        return keras.device("gpu:0" if cell.device == "gpu" else "cpu:0")
 
     @abc.abstractmethod
     def program(

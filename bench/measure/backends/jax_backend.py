@@ -29,8 +29,6 @@ reads (`bench.measure.profiling`).
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +42,8 @@ from bench.measure.backends.base import Backend
 from bench.measure.memory import Peak, PeakReader, RssPeak
 from bench.measure.model import make_loss, make_optimizer
 from bench.measure.profiling import Profiler, capture
-from bench.measure.rounds import StepProgram, calibrate
+from bench.measure.reference import measure_peak, time_canary
+from bench.measure.rounds import StepProgram
 from bench.results.records import ProfileResult
 from bench.spec.cell import Cell
 
@@ -98,36 +97,16 @@ class JaxBackend(Backend):
                        step_name=step_name, profiler=profiler)  # fmt: skip
 
     def canary(self) -> dict[str, Any]:
-        run = matmul_chain(CANARY_SIZE, device_of("cpu"))
-        run(CANARY_STEPS)  # compile and warm up
-        values = []
-        for _ in range(CANARY_SAMPLES):
-            start = time.perf_counter()
-            run(CANARY_STEPS)
-            values.append((time.perf_counter() - start) / CANARY_STEPS)
         label = f"jax matmul {CANARY_SIZE}x{CANARY_SIZE} float32, {CANARY_STEPS} per sample"
-        return {"samples_s": values, "median_s": statistics.median(values), "label": label}
+        return time_canary(matmul_chain(CANARY_SIZE, device_of("cpu")), steps=CANARY_STEPS,
+                           samples=CANARY_SAMPLES, label=label)  # fmt: skip
 
     def peak_flops(self, device: str) -> dict[str, Any]:
         if device == "gpu" and not self.gpu_visible():
             return {"peak_flops": None, "reason": "no GPU visible"}
         size = PROBE_SIZES[device]
-        run = matmul_chain(size, device_of(device))
-        run(1)
-        steps = calibrate(run, 0.2, 10_000)
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            run(steps)
-            times.append((time.perf_counter() - start) / steps)
-        return {
-            "peak_flops": 2 * size**3 / statistics.median(times),
-            "size": size,
-            "dtype": "float32",
-            "steps_per_sample": steps,
-            "samples_s": times,
-            "method": f"chained {size}x{size} float32 matmuls, jax.jit, dispatched from Python",
-        }
+        method = f"chained {size}x{size} float32 matmuls, jax.jit, dispatched from Python"
+        return measure_peak(matmul_chain(size, device_of(device)), size=size, method=method)
 
 
 def make_program(

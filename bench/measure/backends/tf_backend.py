@@ -7,9 +7,7 @@ profiles from ``tf.profiler``, the probe and canary from `bench.measure.probe`.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +34,9 @@ class TensorFlowBackend(Backend):
     def gpu_visible(self) -> bool:
         return bool(tf.config.list_physical_devices("GPU"))
 
-    @contextmanager
-    def scope(self, cell: Cell, settings: RunSettings) -> Iterator[None]:
-        try:
-            tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
-            keras.utils.set_random_seed(settings.seed)
-            keras.config.set_dtype_policy(cell.dtype_policy)
-            with tf.device("/GPU:0" if cell.device == "gpu" else "/CPU:0"):
-                yield
-        finally:
-            keras.config.set_dtype_policy("float32")
-            keras.backend.clear_session()
-            gc.collect()
+    def device_scope(self, cell: Cell, settings: RunSettings) -> AbstractContextManager[Any]:
+        tf.config.experimental.enable_tensor_float_32_execution(settings.tf32)
+        return tf.device("/GPU:0" if cell.device == "gpu" else "/CPU:0")
 
     def program(
         self, cell: Cell, model: keras.Model, x: np.ndarray, y: np.ndarray

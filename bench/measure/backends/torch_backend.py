@@ -20,7 +20,6 @@ torch is an optional extra: its wheels on PyPI bring the CUDA libraries (several
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,8 @@ import torch
 from bench.measure.backends.base import Backend
 from bench.measure.memory import Peak, PeakReader, RssPeak
 from bench.measure.model import make_loss, make_optimizer
-from bench.measure.rounds import StepProgram, calibrate
+from bench.measure.reference import measure_peak, time_canary
+from bench.measure.rounds import StepProgram
 from bench.results.records import ProfileResult
 from bench.spec.cell import Cell
 
@@ -83,36 +83,16 @@ class TorchBackend(Backend):
         return bool(torch.backends.cuda.matmul.allow_tf32)
 
     def canary(self) -> dict[str, Any]:
-        run = matmul_chain(CANARY_SIZE, "cpu")
-        run(CANARY_STEPS)
-        values = []
-        for _ in range(CANARY_SAMPLES):
-            start = time.perf_counter()
-            run(CANARY_STEPS)
-            values.append((time.perf_counter() - start) / CANARY_STEPS)
         label = f"torch matmul {CANARY_SIZE}x{CANARY_SIZE} float32, {CANARY_STEPS} per sample"
-        return {"samples_s": values, "median_s": statistics.median(values), "label": label}
+        return time_canary(matmul_chain(CANARY_SIZE, "cpu"), steps=CANARY_STEPS,
+                           samples=CANARY_SAMPLES, label=label)  # fmt: skip
 
     def peak_flops(self, device: str) -> dict[str, Any]:
         if device == "gpu" and not self.gpu_visible():
             return {"peak_flops": None, "reason": "no GPU visible"}
         size = PROBE_SIZES[device]
-        run = matmul_chain(size, device)
-        run(1)
-        steps = calibrate(run, 0.2, 10_000)
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            run(steps)
-            times.append((time.perf_counter() - start) / steps)
-        return {
-            "peak_flops": 2 * size**3 / statistics.median(times),
-            "size": size,
-            "dtype": "float32",
-            "steps_per_sample": steps,
-            "samples_s": times,
-            "method": f"chained {size}x{size} float32 torch.matmul, synchronised at the end",
-        }
+        method = f"chained {size}x{size} float32 torch.matmul, synchronised at the end"
+        return measure_peak(matmul_chain(size, device), size=size, method=method)
 
 
 def make_program(
