@@ -45,16 +45,17 @@ PLUGIN = ROOT / "benchmarks" / "plugins" / "repeat_block.py"
 POWER_CONFIG = """
 [run]
 rounds = {rounds}
-repeats = 3
-min_sample_s = 0.1
+visits = 6
+repeats = 1
+min_sample_s = 0.05
 fit_step = false
 xla_check = false
 
 [[matrix]]
 block = "repeat"
 input_shape = [64]
-units = [64, 256, 512, 1024]
-batch_size = 32
+units = [256, 512, 1024, 2048]
+batch_size = 64
 pass = ["forward", "train"]
 xla = [false, true]
 """
@@ -149,6 +150,11 @@ def cmd_power(args: argparse.Namespace) -> None:
         print(f"| {cell.label} | {s.ratio:.3f} | {s.ratio_low:.3f}–{s.ratio_high:.3f} | "
               f"{s.p_value:.2g} | {cell.verdict} |")  # fmt: skip
     slower = sum(c.verdict == "slower" for c in comparison.cells)
+    moved = [c for c in comparison.cells if c.stats.ratio >= 1.2]
+    if moved:
+        found = sum(c.verdict == "slower" for c in moved)
+        print(f"\nof the {len(moved)} cells whose step time moved by 1.2x or more: {found} "
+              f"flagged slower ({found / len(moved):.0%})")  # fmt: skip
     print(f"\n{slower} of {len(comparison.cells)} cells flagged slower "
           f"({slower / len(comparison.cells):.0%}; target >= 90%); "
           f"median B/A {statistics.median(c.stats.ratio for c in comparison.cells):.3f}; "

@@ -4,9 +4,13 @@ The runner times a fixed reference workload (the canary) before every round and 
 end, and reads the machine's CPU counters beside it (`bench.orchestrate.machine`). A run
 is **busy** when other processes took more than :data:`BUSY_FOREIGN_CORES` cores on
 average while blockbench measured (its worker uses every core, so any foreign load
-competes with it), or when the canary moved by more than :data:`CANARY_DRIFT` between
-its fastest and slowest reading. A busy run's numbers are suspect; the report says so at
-the top and ``compare`` warns.
+competes with it), or when the canary's speed changed for good during the run: the
+median of its later half of readings differs from that of its earlier half by more than
+:data:`CANARY_DRIFT`. Single readings are no evidence here: on a quiet 2-vCPU VM the
+machine's own speed wanders by about 10% (sd) from one 10-second window to the next,
+every workload alike (`benchmarks/noise_sources.py`), so the fastest and slowest of six
+readings of a quiet run spanned 26-107%. The range is shown, not judged. A busy run's
+numbers are suspect; the report says so at the top and ``compare`` warns.
 
 >>> quiet = [{"median_s": 1.00e-3}, {"median_s": 1.02e-3, "machine": {"wall_s": 60,
 ...          "foreign_cores": 0.05, "steal_fraction": 0.0, "busy_cores": 1.9}}]
@@ -14,7 +18,11 @@ the top and ``compare`` warns.
 >>> state.busy, round(state.canary_drift, 3), state.foreign_cores
 (False, 0.02, 0.05)
 >>> MachineVerdict.from_canaries([{"median_s": 1e-3}, {"median_s": 1.6e-3}]).reasons
-('the canary moved by 60.0% between its fastest and slowest reading (more than 50.0%)',)
+('the canary slowed by 60.0% from the first half of its readings to the second (more than 50.0%)',)
+>>> wander = [1.26, 1.22, 1.28, 1.41, 1.2, 0.92]  # a quiet run: one slow, one fast reading
+>>> state = MachineVerdict.from_canaries([{"median_s": m} for m in wander])
+>>> state.busy, round(state.canary_range, 3), round(state.canary_drift, 3)
+(False, 0.533, -0.048)
 >>> loaded = [quiet[0], {**quiet[1], "machine": {**quiet[1]["machine"], "foreign_cores": 1.0}}]
 >>> MachineVerdict.from_canaries(loaded).reasons
 ('other processes used 1.00 cores on average (more than 0.5)',)
@@ -22,6 +30,7 @@ the top and ``compare`` warns.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +38,11 @@ from typing import Any
 from reports.markdown import table
 from reports.units import format_percent, format_seconds
 
-# The issue asked for 10%; on this 2-vCPU VM the canary's own process-to-process scatter
-# is larger: on quiet runs (other processes < 0.04 cores) its readings spanned 5-26%,
-# and once 75% with a single outlier, so 10% would call every quiet run busy. The foreign
-# load is the direct measure; the drift rule catches a machine that changed mid-run.
+# A sustained change of the machine's speed (later half of the readings against the
+# earlier half) that marks a run busy. The issue asked for 10% between any two readings;
+# on this VM quiet runs' readings span 26-107% (see the module doc), while their halves
+# agreed within 19% (six quiet smoke runs); a second process on one core makes the canary
+# about 2x slower. The foreign load is the direct measure of other processes.
 CANARY_DRIFT = 0.50
 BUSY_FOREIGN_CORES = 0.5
 
@@ -42,7 +52,8 @@ class MachineVerdict:
     """The machine's state over one run: canary medians, drift, foreign load, verdict."""
 
     canary_medians: tuple[float, ...]
-    canary_drift: float | None
+    canary_drift: float | None  # later half's median / earlier half's - 1 (signed)
+    canary_range: float | None  # slowest / fastest reading - 1
     foreign_cores: float | None
     foreign_cores_max: float | None
     steal_fraction: float | None
@@ -60,16 +71,22 @@ class MachineVerdict:
     @classmethod
     def from_canaries(cls, canaries: Sequence[dict[str, Any]]) -> MachineVerdict:
         medians = tuple(c["median_s"] for c in canaries if c.get("median_s"))
-        drift = max(medians) / min(medians) - 1 if len(medians) >= 2 else None
+        spread = max(medians) / min(medians) - 1 if len(medians) >= 2 else None
+        drift = None
+        if len(medians) >= 2:
+            half = len(medians) // 2
+            earlier, later = medians[:half], medians[len(medians) - half :]
+            drift = statistics.median(later) / statistics.median(earlier) - 1
         states = [c["machine"] for c in canaries if c.get("machine")]
         wall = sum(s["wall_s"] for s in states)
         foreign = sum(s["foreign_cores"] * s["wall_s"] for s in states) / wall if wall else None
         steal = sum(s["steal_fraction"] * s["wall_s"] for s in states) / wall if wall else None
         reasons = []
-        if drift is not None and drift > CANARY_DRIFT:
+        if drift is not None and abs(drift) > CANARY_DRIFT:
             reasons.append(
-                f"the canary moved by {format_percent(drift)} between its fastest and "
-                f"slowest reading (more than {format_percent(CANARY_DRIFT)})"
+                f"the canary {'slowed' if drift > 0 else 'sped up'} by "
+                f"{format_percent(abs(drift))} from the first half of its readings to the "
+                f"second (more than {format_percent(CANARY_DRIFT)})"
             )
         if foreign is not None and foreign > BUSY_FOREIGN_CORES:
             reasons.append(
@@ -79,6 +96,7 @@ class MachineVerdict:
         return cls(
             canary_medians=medians,
             canary_drift=drift,
+            canary_range=spread,
             foreign_cores=None if foreign is None else round(foreign, 6),
             foreign_cores_max=max((s["foreign_cores"] for s in states), default=None),
             steal_fraction=steal,
@@ -88,7 +106,7 @@ class MachineVerdict:
     def sentence(self) -> str:
         """One line for the top of a report.
 
-        >>> MachineVerdict((1e-3,), None, None, None, None, ()).sentence()
+        >>> MachineVerdict((1e-3,), None, None, None, None, None, ()).sentence()
         'The canary ran once only, so the drift of the machine is unknown.'
         """
         if not self.measured:
@@ -107,7 +125,10 @@ class MachineVerdict:
             else ""
         )
         return (
-            f"The machine was quiet: the canary moved by {format_percent(self.canary_drift)}{load}."
+            f"The machine was quiet: the canary's later readings were within "
+            f"{format_percent(abs(self.canary_drift))} of its earlier ones (all readings "
+            f"spanned {format_percent(self.canary_range)}: this VM's speed wanders from "
+            f"moment to moment){load}."
         )
 
 

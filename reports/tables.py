@@ -210,7 +210,16 @@ def throughput_table(family: Family) -> str:
         "samples/s", "samples/s XLA", "achieved", "achieved XLA", "% of peak",
         "% of peak XLA", keras, f"{keras} XLA",
     ]  # fmt: skip
-    return _render(family, headers, cells)
+    text = _render(family, headers, cells)
+    measured = [
+        family.value(c, pass_, x, "fit_step_s")
+        for c in family.timing_capacities
+        for x in (False, True)
+    ]
+    if text and all(is_missing(v) for v in measured):
+        text += (f"\n\nThe {keras} was not measured in this run (`fit_step = false` in its "
+                 "config, or the measurement failed: see Problems).")  # fmt: skip
+    return text
 
 
 def keras_step_label(pass_: str) -> str:

@@ -40,7 +40,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 # Bump when what a cell measures changes (a resumed run never mixes two methods).
-MEASUREMENT_VERSION = 3  # 2: XLA cells compile the step; 3: rounds in fresh processes
+# 2: XLA cells compile the step; 3: rounds in fresh processes; 4: a round's first revisit
+# discards a warm-up sample (its first call after the block was built ran slow)
+MEASUREMENT_VERSION = 4
 # Settings that change what is captured beside the measurements, not the measurements.
 _UNHASHED_SETTINGS = ("profile", "profile_steps")
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")

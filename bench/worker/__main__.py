@@ -9,7 +9,8 @@ Requests, one reply each:
 - ``{"op": "round", "cell": {...}, "round": 2, "position": 5, "steps": 40}``: one timing
   round (``steps`` null: calibrate K); reply ``{"op": "reply", "reply": {...}}``;
   with ``"keep": true`` the worker keeps the compiled program for later visits;
-- ``{"op": "sample", "cell_id": "...", "count": 3}``: a later visit of a kept cell,
+- ``{"op": "sample", "cell_id": "...", "count": 3, "warmup": 1}``: a later visit of a
+  kept cell (``warmup`` discarded samples first),
   reply ``{"op": "samples", "samples_s": [...]}`` (or ``"reason"``);
 - ``{"op": "drop"}``: forget the kept programs; reply ``{"op": "dropped", "count": n}``;
 - ``{"op": "extras", "cell": {...}}``: memory, XLA check, profile, Keras step; same reply;
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             results = run_fit_cells(cells, context)
             _send(channel, {"op": "results", "results": [r.to_dict() for r in results]})
         elif request["op"] == "sample":
-            samples = sample_again(request["cell_id"], context, int(request["count"]))
+            samples = sample_again(request["cell_id"], context, int(request["count"]),
+                                   warmup=int(request.get("warmup", 0)))  # fmt: skip
             _send(channel, {"op": "samples", **samples})
         elif request["op"] == "drop":
             _send(channel, {"op": "dropped", "count": drop_kept(context)})

@@ -168,13 +168,17 @@ def run_round(
     return Reply("ok", round=result, costs=costs, warnings=tuple(warnings))
 
 
-def sample_again(cell_id: str, context: CellContext, count: int) -> dict:
-    """A later visit of a kept cell: ``count`` more samples of its compiled program (no
-    warm-up: it ran moments ago). ``{"samples_s": [...]}`` or ``{"reason": why}``."""
+def sample_again(cell_id: str, context: CellContext, count: int, *, warmup: int = 0) -> dict:
+    """A later visit of a kept cell: ``count`` more samples of its compiled program,
+    after ``warmup`` discarded ones (the runner asks for them on the first revisit: the
+    first call after other programs were built runs slow). ``{"samples_s": [...]}`` or
+    ``{"reason": why}``."""
     if cell_id not in context.kept:
         return {"reason": f"cell {cell_id} has no kept program in this worker"}
     program, steps = context.kept[cell_id]
     try:
+        for _ in range(warmup):
+            sample_seconds(program.run, steps)
         return {"samples_s": [sample_seconds(program.run, steps) for _ in range(count)]}
     except Exception as error:
         return {"reason": _reason(error)}

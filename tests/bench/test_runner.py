@@ -229,7 +229,8 @@ def test_visits_spread_a_rounds_samples_over_interleaved_visits(tmp_path):
         for round_ in rounds:
             assert round_.visits == 3
             # the stub's first visit gives 3 samples; each later visit `repeats` (2) more,
-            # from the program it kept
+            # from the program it kept; the slow first call after the block was built (3x,
+            # as in the stub) is discarded as warm-up, not kept as a sample
             first, later = round_.samples_s[:3], round_.samples_s[3:]
             assert later == (first[0] * 1.002,) * 4
 

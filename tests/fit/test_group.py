@@ -68,6 +68,19 @@ def test_same_seeds_same_curves(stacked):
             assert second.curves[name] == pytest.approx(values, abs=1e-6), name
 
 
+def test_an_epoch_as_one_xla_program_gives_the_graph_loops_curves():
+    """The fast path (each epoch one XLA program, minibatches unrolled) against the graph
+    loop around a compiled step: the same shuffles, the same curves up to float rounding;
+    and the fast path is the one run_fit_group takes."""
+    cells = seed_cells(seeds=(0, 1))
+    splits = [train.prepare(cell) for cell in cells]
+    _, fast, _, _ = group.train_members(cells, splits, jit_loop=True)
+    _, graph, _, _ = group.train_members(cells, splits, jit_loop=False)
+    assert fast.shape == graph.shape == (3, 2, len(train.EPOCH_COLUMNS))
+    np.testing.assert_allclose(fast, graph, atol=2e-3)
+    assert group.JIT_LOOP
+
+
 def test_members_stop_on_their_own():
     cells = seed_cells(
         seeds=(0, 1), knobs=(("units", 64),), until="interpolation", epsilon=0.3, epochs=40
