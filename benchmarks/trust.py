@@ -219,7 +219,7 @@ def main() -> None:
     aa.add_argument("--rounds", type=int)
     aa.set_defaults(func=cmd_aa)
     power = sub.add_parser("power")
-    power.add_argument("--rounds", type=int, default=5)
+    power.add_argument("--rounds", type=int, default=10)
     power.set_defaults(func=cmd_power)
     busy = sub.add_parser("busy")
     busy.add_argument("--preset", default="smoke")

@@ -8,6 +8,16 @@ medians; Mann–Whitney on raw samples for single-round stores), and a verdict (
 that differ (hostnames and timestamps ignored; commits shown, as they are what is
 compared) and say when either run's machine was busy (`reports.machine`).
 
+**The common shift.** On a shared VM the machine's speed drifts, and every workload
+feels it alike: two quick runs of one commit 20 minutes apart differed by 12% in every
+cell at once (`benchmarks/machine_drift.py` shows the same at the 10-second scale inside
+one process). So the comparison also estimates the shift common to all cells, the median
+of their B/A ratios with a 95% bootstrap interval over cells, and gives each cell's
+ratio relative to it with a second verdict by the same rule (B's samples divided by the
+common shift). A shift common to every cell is what a change of machine speed, or of
+the whole framework, looks like; a change of one block stands out relative to it. The
+first verdict stays the one ``--fail-on-regression`` reads.
+
 ``blockbench compare A B`` prints :func:`render_comparison` of :func:`compare_runs`, and
 with ``--fail-on-regression`` exits 1 when :attr:`Comparison.any_slower`. ``any_slower``
 means *significantly* slower. A cell slower beyond the threshold that the test could not
@@ -18,8 +28,11 @@ counts them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from bench.results.store import RunInfo, Store, StoredCell
 from bench.spec.cell import TIMING_PASSES
@@ -28,6 +41,8 @@ from reports.frames import open_store
 from reports.machine import MachineVerdict
 from reports.markdown import table
 from reports.significance import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
     FASTER,
     INCONCLUSIVE,
     INSUFFICIENT,
@@ -46,17 +61,21 @@ from reports.units import (
 )
 
 NOT_COMPARED = "n/a"
+MIN_CELLS_FOR_SHIFT = 5  # cells compared before a common shift is estimated
 _ORDER = {SLOWER: 0, FASTER: 1, INCONCLUSIVE: 2, INSUFFICIENT: 3, NOT_COMPARED: 4, SAME: 5}
 
 
 @dataclass(frozen=True)
 class CellComparison:
-    """One cell present in both runs; ``stats`` is ``None`` when a side has no samples."""
+    """One cell present in both runs; ``stats`` is ``None`` when a side has no samples.
+    ``relative`` is the same test with B divided by the runs' common shift (``None``
+    when no shift was estimated)."""
 
     cell_id: str
     label: str
     stats: SampleComparison | None
     note: str = ""
+    relative: SampleComparison | None = None
 
     @property
     def verdict(self) -> str:
@@ -77,6 +96,7 @@ class Comparison:
     only_in_b: int
     machine_a: MachineVerdict | None = None
     machine_b: MachineVerdict | None = None
+    shift: CommonShift | None = None
 
     @property
     def any_slower(self) -> bool:
@@ -102,6 +122,41 @@ class Comparison:
 
     def count(self, verdict: str) -> int:
         return sum(cell.verdict == verdict for cell in self.cells)
+
+
+@dataclass(frozen=True)
+class CommonShift:
+    """The B/A shift common to all compared cells: the median of their ratios, with a
+    95% percentile-bootstrap interval over cells (2,000 resamples, fixed seed).
+
+    >>> shift = CommonShift.of([1.10, 1.12, 1.15, 1.11, 1.30, 1.09])
+    >>> round(shift.ratio, 3), shift.cells, shift.low > 1.05
+    (1.115, 6, True)
+    """
+
+    ratio: float
+    low: float
+    high: float
+    cells: int
+
+    @classmethod
+    def of(cls, ratios: Sequence[float]) -> CommonShift:
+        logs = np.log(np.asarray(ratios, dtype=float))
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        draws = np.median(logs[rng.integers(0, logs.size, (BOOTSTRAP_RESAMPLES, logs.size))], 1)
+        low, high = np.exp(np.percentile(draws, [2.5, 97.5]))
+        return cls(float(np.exp(np.median(logs))), float(low), float(high), int(logs.size))
+
+    def beyond(self, threshold: float) -> bool:
+        """Whether the whole interval lies beyond half the verdict threshold: every cell
+        moved together by more than noise.
+
+        >>> moved, still = CommonShift(1.12, 1.10, 1.14, 100), CommonShift(1.02, 0.99, 1.05, 9)
+        >>> moved.beyond(0.10), still.beyond(0.10)
+        (True, False)
+        """
+        edge = 1.0 + threshold / 2
+        return self.low > edge or self.high < 1.0 / edge
 
 
 def _timing_cells(store: Store, run_id: str) -> dict[str, StoredCell]:
@@ -159,6 +214,20 @@ def compare_runs(
         _compare_cell(cells_a[cid], cells_b[cid], threshold=threshold, alpha=alpha)
         for cid in shared
     ]
+    ratios = [c.stats.ratio for c in compared if c.stats is not None]
+    shift = CommonShift.of(ratios) if len(ratios) >= MIN_CELLS_FOR_SHIFT else None
+    if shift is not None:
+        compared = [
+            _relative(
+                c,
+                cells_a[c.cell_id],
+                cells_b[c.cell_id],
+                shift.ratio,
+                threshold=threshold,
+                alpha=alpha,
+            )  # fmt: skip
+            for c in compared
+        ]
     compared.sort(key=lambda c: (_ORDER[c.verdict], -(c.stats.ratio if c.stats else 0.0), c.label))
     return Comparison(
         run_a=info_a,
@@ -171,7 +240,21 @@ def compare_runs(
         only_in_b=len(set(cells_b) - set(cells_a)),
         machine_a=machine_a,
         machine_b=machine_b,
+        shift=shift,
     )
+
+
+def _relative(
+    cell: CellComparison, a: StoredCell, b: StoredCell, shift: float, *, threshold: float,
+    alpha: float,
+) -> CellComparison:  # fmt: skip
+    """The cell's comparison with B's samples divided by the common shift."""
+    if cell.stats is None:
+        return cell
+    rounds_b = [[v / shift for v in r] for r in b.result.timing.round_samples]
+    relative = compare_measurements(a.result.timing.round_samples, rounds_b,
+                                    threshold=threshold, alpha=alpha)  # fmt: skip
+    return replace(cell, relative=relative)
 
 
 def render_comparison(comparison: Comparison) -> str:
@@ -207,6 +290,26 @@ def render_comparison(comparison: Comparison) -> str:
         "them; 2,000 resamples, fixed seed)."
     )
     parts.append(_counts(comparison))
+    shift = comparison.shift
+    if shift is not None:
+        canary = _canary_ratio(comparison)
+        text = (
+            f"**Common shift:** over the {shift.cells} compared cells, the median B/A is "
+            f"{format_ratio(shift.ratio, digits=3)} (95% interval "
+            f"{format_ratio(shift.low, digits=3)}–{format_ratio(shift.high, digits=3)} over "
+            f"cells){canary}."
+        )
+        if shift.beyond(comparison.threshold):
+            verdicts = [c.relative.verdict for c in comparison.cells if c.relative is not None]
+            relative = ", ".join(
+                f"{verdicts.count(v)} {v}" for v in (SLOWER, FASTER, INCONCLUSIVE, SAME)
+            )
+            text += (
+                " **Every cell moved together:** that is what a change of the machine's "
+                "speed, or of the whole framework, looks like, not a change of one block. "
+                f"Relative to the common shift: {relative} (the *vs shift* columns)."
+            )
+        parts.append(text)
     untestable = sum(1 for c in comparison.cells if c.stats and not c.stats.testable)
     if untestable:
         possible = len(comparison.inconclusive_slower)
@@ -221,6 +324,16 @@ def render_comparison(comparison: Comparison) -> str:
     if comparison.cells:
         parts.append(table(*_rows(comparison), left=1))
     return "\n\n".join(parts) + "\n"
+
+
+def _canary_ratio(comparison: Comparison) -> str:
+    """``; the canary's B/A ...`` when both runs timed the canary."""
+    medians = [m.canary_medians if m else () for m in (comparison.machine_a, comparison.machine_b)]
+    if not all(medians):
+        return ""
+    ratio = float(np.median(medians[1]) / np.median(medians[0]))
+    return (f"; the canary's (a matmul chain's) B/A is {format_ratio(ratio, digits=3)}, which "
+            "need not follow small Keras steps")  # fmt: skip
 
 
 def _possible_regressions(count: int) -> str:
@@ -244,22 +357,28 @@ def _counts(comparison: Comparison) -> str:
 
 def _rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     headers = ["cell", "A median", "B median", "B/A", "95% CI", "p", "rounds", "verdict"]
+    relative = comparison.shift is not None and comparison.shift.beyond(comparison.threshold)
+    if relative:
+        headers += ["B/A vs shift", "verdict vs shift"]
     rows = []
     for cell in comparison.cells:
         s = cell.stats
         if s is None:
-            rows.append([cell.label, *[MISSING] * 6, f"{NOT_COMPARED} ({cell.note})"])
+            rows.append([cell.label, *[MISSING] * 6, f"{NOT_COMPARED} ({cell.note})"]
+                        + [MISSING] * (2 * relative))  # fmt: skip
             continue
-        rows.append(
-            [
-                cell.label,
-                format_seconds(s.median_a),
-                format_seconds(s.median_b),
-                format_ratio(s.ratio, digits=3),
-                f"{format_ratio(s.ratio_low, digits=3)}–{format_ratio(s.ratio_high, digits=3)}",
-                format_p_value(None if is_missing(s.p_value) else s.p_value),
-                f"{s.rounds_a} / {s.rounds_b}",
-                s.verdict,
-            ]
-        )
+        row = [
+            cell.label,
+            format_seconds(s.median_a),
+            format_seconds(s.median_b),
+            format_ratio(s.ratio, digits=3),
+            f"{format_ratio(s.ratio_low, digits=3)}–{format_ratio(s.ratio_high, digits=3)}",
+            format_p_value(None if is_missing(s.p_value) else s.p_value),
+            f"{s.rounds_a} / {s.rounds_b}",
+            s.verdict,
+        ]
+        if relative:
+            r = cell.relative
+            row += [format_ratio(r.ratio, digits=3), r.verdict] if r else [MISSING] * 2
+        rows.append(row)
     return headers, rows

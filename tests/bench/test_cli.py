@@ -55,7 +55,9 @@ def test_smoke_run_measures_every_cell(smoke):
         timing = result.timing
         assert [r.round for r in timing.rounds] == list(range(1, ROUNDS + 1))
         assert len({r.pid for r in timing.rounds}) == ROUNDS  # a fresh worker per round
-        assert len(timing.samples_s) == spec.settings.repeats * ROUNDS
+        # every round: its first visit, then the sweeps, `repeats` samples per visit
+        assert [r.visits for r in timing.rounds] == [spec.settings.visits] * ROUNDS
+        assert len(timing.samples_s) == spec.settings.repeats * spec.settings.visits * ROUNDS
         assert len(timing.warmup_s) == spec.settings.warmup * ROUNDS
         assert len({r.steps_per_sample for r in timing.rounds}) == 1  # K kept across rounds
         assert timing.steps_per_sample >= 1 and min(timing.samples_s) > 0

@@ -97,6 +97,45 @@ def test_a_slowdown_the_rounds_cannot_confirm_is_inconclusive(tmp_path: Path) ->
     assert "1 inconclusive" in text
 
 
+def test_a_shift_common_to_every_cell_is_named_and_one_block_stands_out_of_it(
+    tmp_path: Path,
+) -> None:
+    """B's machine is 12% slower in every cell (the A/A pair of quick runs measured that),
+    and one block is in truth 1.4x slower on top: the common shift is estimated and
+    flagged, the moved block is slower relative to it, the others are not."""
+    cells = [Cell("dense", (("units", u),), (64,), 32, "train") for u in range(8, 16)]
+    rng = np.random.default_rng(1)
+    own = {c: rng.uniform(0.5, 2.0) for c in cells}  # each cell its own step time
+    medians_a = {c: [own[c] * m for m in DRIFT_A] for c in cells}
+    medians_b = {c: [own[c] * m * 1.12 for m in reversed(DRIFT_A)] for c in cells}
+    medians_b[cells[0]] = [m * 1.4 for m in medians_b[cells[0]]]
+    a = _store(tmp_path / "a.sqlite", "a", {c: _rounds(medians_a[c]) for c in cells}, ENV, 5)
+    b = _store(tmp_path / "b.sqlite", "b", {c: _rounds(medians_b[c]) for c in cells}, ENV, 5)
+    with a, b:
+        comparison = compare_runs(a, "a", b, "b")
+        text = render_comparison(comparison)
+    assert comparison.shift is not None and comparison.shift.cells == 8
+    assert comparison.shift.ratio == pytest.approx(1.12, rel=0.01)
+    assert comparison.shift.beyond(comparison.threshold)
+    relative = {c.label: c.relative.verdict for c in comparison.cells}
+    assert relative.pop(cells[0].label) == "slower"
+    assert set(relative.values()) == {"same"}
+    assert "**Every cell moved together:**" in text and "1 slower, 0 faster" in text
+    assert "verdict vs shift" in text
+
+
+def test_no_common_shift_no_relative_columns(tmp_path: Path) -> None:
+    cells = [Cell("dense", (("units", u),), (64,), 32, "train") for u in range(8, 14)]
+    a = _store(tmp_path / "a.sqlite", "a", {c: _rounds(DRIFT_A) for c in cells}, ENV, 5)
+    b = _store(tmp_path / "b.sqlite", "b", {c: _rounds(DRIFT_B) for c in cells}, ENV, 5)
+    with a, b:
+        comparison = compare_runs(a, "a", b, "b")
+        text = render_comparison(comparison)
+    assert comparison.shift is not None and not comparison.shift.beyond(comparison.threshold)
+    assert "**Common shift:**" in text and "moved together" not in text
+    assert "vs shift" not in text
+
+
 def test_a_busy_machine_is_a_warning(run_a: Store, tmp_path: Path) -> None:
     busy = {"wall_s": 30.0, "foreign_cores": 1.0, "steal_fraction": 0.0, "load_1m": 3.0}
     with _run_b(tmp_path, BASE) as run_b:
