@@ -8,8 +8,8 @@ competes with it), or when the canary's speed changed for good during the run: t
 median of its later half of readings differs from that of its earlier half by more than
 :data:`CANARY_DRIFT`. Single readings are no evidence here: on a quiet 2-vCPU VM the
 machine's own speed wanders by about 10% (sd) from one 10-second window to the next,
-every workload alike (`benchmarks/noise_sources.py`), so the fastest and slowest of six
-readings of a quiet run spanned 26-107%. The range is shown, not judged. A busy run's
+every workload alike (`benchmarks/machine_drift.py`), so the fastest and slowest
+readings of quiet runs spanned 19-107% (13 runs). The range is shown, not judged. A busy run's
 numbers are suspect; the report says so at the top and ``compare`` warns.
 
 >>> quiet = [{"median_s": 1.00e-3}, {"median_s": 1.02e-3, "machine": {"wall_s": 60,
