@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 
@@ -83,22 +84,40 @@ def test_server_listens_on_loopback_only(server):
 
 @pytest.mark.slow
 def test_cli_serves_until_ctrl_c(run_dir):
+    # SIGUSR1 makes the child print every thread's stack: the failure message shows where
+    # a child that does not stop is stuck
     script = (
-        "import sys; from pathlib import Path; from bench.tools.tensorboard import "
+        "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, "
+        "all_threads=True); from pathlib import Path; from bench.tools.tensorboard import "
         "tensorboard_main as main; "
         "sys.exit(main(Path(sys.argv[1]), sys.argv[2], host='127.0.0.1', port=0))"
     )
     command = [sys.executable, "-c", script, str(run_dir.parent), run_dir.name]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    log = open(run_dir.parent / "tensorboard-child.log", "w+")  # noqa: SIM115 - the child's
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         lines = queue.Queue()
-        threading.Thread(target=lambda: lines.put(child.stdout.readline()), daemon=True).start()
+
+        def drain() -> None:  # read every line, so the child never blocks on a full pipe
+            for text in child.stdout:
+                lines.put(text)
+
+        threading.Thread(target=drain, daemon=True).start()
         line = lines.get(timeout=120)
         url = line.split()[-4].split("#")[0]  # "TensorBoard for run R: URL#profile  (Ctrl-C..."
         assert url.startswith("http://127.0.0.1:"), line
         assert get(url + "data/plugin/profile/runs") == [CELL.slug]
         child.send_signal(signal.SIGINT)
-        assert child.wait(timeout=60) == 0
+        try:
+            code = child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            log.seek(0)
+            pytest.fail(
+                f"TensorBoard did not stop after Ctrl-C; its threads:\n{log.read()[-6000:]}"
+            )
+        assert code == 0
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=5)
     finally:
@@ -106,6 +125,7 @@ def test_cli_serves_until_ctrl_c(run_dir):
             child.kill()
             child.wait()
         child.stdout.close()
+        log.close()
 
 
 def test_tensorboard_main_reports_a_missing_run(tmp_path, capsys):
