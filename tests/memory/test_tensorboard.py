@@ -85,10 +85,13 @@ def test_server_listens_on_loopback_only(server):
 @pytest.mark.slow
 def test_cli_serves_until_ctrl_c(run_dir):
     # SIGUSR1 makes the child print every thread's stack: the failure message shows where
-    # a child that does not stop is stuck
+    # a child that does not stop is stuck. The child takes Ctrl-C as a terminal's process
+    # does: in the full suite the pytest process had SIGINT ignored (a child inherits an
+    # ignored signal), and the child then slept through Ctrl-C (its stacks showed it).
     script = (
         "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, "
-        "all_threads=True); from pathlib import Path; from bench.tools.tensorboard import "
+        "all_threads=True); signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from pathlib import Path; from bench.tools.tensorboard import "
         "tensorboard_main as main; "
         "sys.exit(main(Path(sys.argv[1]), sys.argv[2], host='127.0.0.1', port=0))"
     )
