@@ -69,7 +69,7 @@ _ORDER = {SLOWER: 0, FASTER: 1, INCONCLUSIVE: 2, INSUFFICIENT: 3, NOT_COMPARED: 
 class CellComparison:
     """One cell present in both runs; ``stats`` is ``None`` when a side has no samples.
     ``relative`` is the same test with B divided by the runs' common shift (``None``
-    when no shift was estimated)."""
+    unless every cell moved together, `CommonShift.beyond`)."""
 
     cell_id: str
     label: str
@@ -216,7 +216,7 @@ def compare_runs(
     ]
     ratios = [c.stats.ratio for c in compared if c.stats is not None]
     shift = CommonShift.of(ratios) if len(ratios) >= MIN_CELLS_FOR_SHIFT else None
-    if shift is not None:
+    if shift is not None and shift.beyond(threshold):  # relative verdicts only then shown
         compared = [
             _relative(
                 c,

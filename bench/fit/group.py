@@ -58,10 +58,9 @@ from bench.spec.cell import Cell
 
 GROUPABLE_BLOCKS = ("dense",)
 JIT_STEP = True
-# The whole run (epochs, minibatches, shuffles, evaluations) is one XLA program: for these
-# small dense models XLA:CPU fuses the epoch's ops and drops TensorFlow's per-op dispatch
-# inside the loop (benchmarks/fit_speed.py measures both; `jit_loop=False` keeps the
-# graph loop around a compiled step).
+# Each epoch (its minibatch steps and its evaluation) is one XLA program, called from a
+# graph loop over epochs: XLA:CPU fuses the epoch's ops and drops TensorFlow's per-op
+# dispatch (`jit_loop=False` keeps the graph loop around a compiled step).
 JIT_LOOP = True
 MAX_UNROLLED_STEPS = 64  # minibatches per epoch up to which an epoch is one XLA program
 
@@ -257,7 +256,9 @@ def train_members(
                 grad=g,
             )  # fmt: skip
 
-    if JIT_STEP and not (jit_loop and full_batches + bool(remainder) <= MAX_UNROLLED_STEPS):
+    # One XLA program per epoch when its minibatches can be unrolled; else the step alone
+    unrolled = jit_loop and full_batches + bool(remainder) <= MAX_UNROLLED_STEPS
+    if JIT_STEP and not unrolled:
         step = tf.function(step, jit_compile=True)  # the step alone, in a graph loop
 
     def error(logits, y):  # [m, n, c], [n] or [m, n] -> [m]
@@ -308,9 +309,8 @@ def train_members(
             step(order[:, full_batches * batch :])
         return evaluate()
 
-    # One XLA program per epoch: its minibatches unrolled and fused with the evaluation
-    # (the shuffle stays outside, so its random stream is the single-seed loop's).
-    unrolled = jit_loop and full_batches + bool(remainder) <= MAX_UNROLLED_STEPS
+    # The epoch's minibatches unrolled and fused with the evaluation (the shuffle stays
+    # outside, so its random stream is the single-seed loop's).
     if unrolled:
         train_epoch = tf.function(train_epoch, jit_compile=True)
 
