@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results.moments import with_moments
 from bench.results.store import RunInfo, Store, StoredCell
 from bench.spec.cell import TIMING_PASSES
 from reports.environment import EnvDifference, commit_text, env_differences
@@ -160,9 +161,10 @@ class CommonShift:
 
 
 def _timing_cells(store: Store, run_id: str) -> dict[str, StoredCell]:
-    return {
-        item.cell.cell_id: item for item in store.cells(run_id) if item.cell.pass_ in TIMING_PASSES
-    }
+    """The run's timing cells by id, each with its samples at the run's typical machine
+    speed derived (`bench.results.moments`) for the verdicts relative to the shift."""
+    cells, _ = with_moments(store.cells(run_id))
+    return {item.cell.cell_id: item for item in cells if item.cell.pass_ in TIMING_PASSES}
 
 
 def _compare_cell(
@@ -248,11 +250,14 @@ def _relative(
     cell: CellComparison, a: StoredCell, b: StoredCell, shift: float, *, threshold: float,
     alpha: float,
 ) -> CellComparison:  # fmt: skip
-    """The cell's comparison with B's samples divided by the common shift."""
+    """The cell's comparison with B's samples divided by the common shift. Both sides'
+    samples are taken at their run's typical machine speed (the moment effects removed):
+    once the whole run's shift is divided out, the machine's wander within each run is
+    what remains to confuse a verdict, and it is common to all cells."""
     if cell.stats is None:
         return cell
-    rounds_b = [[v / shift for v in r] for r in b.result.timing.round_samples]
-    relative = compare_measurements(a.result.timing.round_samples, rounds_b,
+    rounds_b = [[v / shift for v in r] for r in b.result.timing.stat_samples]
+    relative = compare_measurements(a.result.timing.stat_samples, rounds_b,
                                     threshold=threshold, alpha=alpha)  # fmt: skip
     return replace(cell, relative=relative)
 

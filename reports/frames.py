@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.results.moments import NONE, MomentModel, with_moments
 from bench.results.rows import (
     CELL_COLUMNS,
     FIT_COLUMNS,
@@ -45,6 +46,7 @@ class RunData:
     fits: pd.DataFrame
     curves: pd.DataFrame
     canaries: tuple[dict[str, Any], ...] = ()  # the canary and machine readings, in order
+    moments: MomentModel = NONE  # the machine's speed at each sample's moment
 
 
 def open_store(store: Store | str | Path) -> Store:
@@ -69,7 +71,8 @@ def load_run(store: Store, run_id: str) -> RunData:
     """
     run = store.run(run_id)
     probes = store.probes(run.run_id)
-    stored = tuple(store.cells(run.run_id))
+    adjusted, moments = with_moments(store.cells(run.run_id))
+    stored = tuple(adjusted)
     peaks = peak_flops_by_device(probes)
     family = _family_namer(stored)
     shapes_by_block: dict[str, set[str]] = {}
@@ -106,6 +109,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         cells=pd.DataFrame(cell_records, columns=[*CELL_COLUMNS, *extra_columns]),
         fits=pd.DataFrame(fit_records, columns=[*FIT_COLUMNS, *fit_extra]),
         canaries=tuple(store.canaries(run.run_id)),
+        moments=moments,
         curves=pd.DataFrame(
             curve_records,
             columns=[

@@ -9,7 +9,9 @@ is marked *inconclusive* rather than read.
 For each family, timing pass and XLA setting, the capacities measured at the family's
 batch size give points; where there are at least three (with two distinct x), a power
 law ``y ≈ a·x^b`` is fitted (:func:`reports.scaling.fit_power_law`). FLOPs are per step
-(forward FLOPs × batch, × 3 for a train step).
+(forward FLOPs × batch, × 3 for a train step). A family swept along two knobs (the
+transformer's units, and its depth at one width) gets a law per knob (:func:`sweeps`):
+mixed, the two sweeps' different costs per FLOP made one curve of two (R² 0.67 here).
 
 >>> QUANTITIES
 (('step time', 'step_s_median'), ('peak memory', 'peak_bytes'))
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reports.families import Family
+from reports.frames import knob_values
 from reports.markdown import table
 from reports.scaling import OverheadLaw, PowerLaw, fit_overhead_law, fit_power_law
 from reports.units import (
@@ -48,12 +51,48 @@ class ScalingFit:
     law: PowerLaw
 
 
+def sweeps(family: Family) -> list[tuple[str, tuple[str, ...]]]:
+    """The family's timing capacities split by the knobs they set, each group named by the
+    knobs that vary in it (``""`` when the family has one group: nothing to tell apart).
+
+    >>> from reports.families import Family
+    >>> caps = ('{"units": 8}', '{"units": 16}', '{"depth": 2, "units": 32}',
+    ...         '{"depth": 3, "units": 32}')
+    >>> cells = {(c, "train", False, 32): {} for c in caps}
+    >>> family = Family("t", ("units", "depth"), caps, 32, (32,), "", cells, None)
+    >>> [(knob, len(capacities)) for knob, capacities in sweeps(family)]
+    [('units', 2), ('depth', 2)]
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for capacity in family.timing_capacities:
+        groups.setdefault(tuple(sorted(knob_values(capacity))), []).append(capacity)
+    if len(groups) <= 1:
+        return [("", family.capacities)]
+    named = []
+    for members in groups.values():
+        values = [knob_values(c) for c in members]
+        varying = [k for k in values[0] if len({str(v[k]) for v in values}) > 1]
+        named.append((", ".join(varying) or ", ".join(values[0]), tuple(members)))
+    return named
+
+
+def sweep_name(family: Family, knob: str) -> str:
+    """The family's name in a law's row: with the knob when it has several sweeps."""
+    return f"{family.name} ({knob})" if knob else family.name
+
+
 def points(
-    family: Family, pass_: str, xla: bool, column: str, against: str = "params"
+    family: Family,
+    pass_: str,
+    xla: bool,
+    column: str,
+    against: str = "params",
+    capacities: tuple[str, ...] | None = None,
 ) -> tuple[list[float], list[float]]:
-    """The ``(x, y)`` points of one family, pass and XLA setting (positive values only)."""
+    """The ``(x, y)`` points of one family, pass and XLA setting (positive values only),
+    over ``capacities`` (default: all of the family's)."""
     xs, ys = [], []
-    for capacity in family.capacities:
+    for capacity in family.capacities if capacities is None else capacities:
         x = family.value(capacity, pass_, xla, against)
         y = family.value(capacity, pass_, xla, column)
         if x is not None and y is not None and x > 0 and y > 0:
@@ -65,18 +104,20 @@ def points(
 def scaling_fits(family: Family) -> list[ScalingFit]:
     """Every law with enough points in one family."""
     fits = []
-    for pass_ in family.timing_passes:
-        for xla in (False, True):
-            for quantity, column in QUANTITIES:
-                for against, x_column in AGAINST:
-                    xs, ys = points(family, pass_, xla, column, x_column)
-                    if len(xs) < MIN_POINTS:
-                        continue
-                    try:
-                        law = fit_power_law(xs, ys)
-                    except ValueError:  # e.g. every capacity has the same params
-                        continue
-                    fits.append(ScalingFit(family.name, pass_, xla, quantity, against, law))
+    for knob, capacities in sweeps(family):
+        name = sweep_name(family, knob)
+        for pass_ in family.timing_passes:
+            for xla in (False, True):
+                for quantity, column in QUANTITIES:
+                    for against, x_column in AGAINST:
+                        xs, ys = points(family, pass_, xla, column, x_column, capacities)
+                        if len(xs) < MIN_POINTS:
+                            continue
+                        try:
+                            law = fit_power_law(xs, ys)
+                        except ValueError:  # e.g. every capacity has the same params
+                            continue
+                        fits.append(ScalingFit(name, pass_, xla, quantity, against, law))
     return fits
 
 
@@ -120,26 +161,41 @@ def _law_cells(law: PowerLaw | None) -> list[str]:
     return [format_number(law.b), interval, format_number(law.r2)]
 
 
-def overhead_fits(family: Family) -> list[tuple[str, bool, OverheadLaw, list[float], list[float]]]:
-    """``(pass, xla, law, flops, params)`` for every pass and XLA setting with enough
-    capacities (the points' FLOPs per step and params ride along, for the crossover)."""
+@dataclass(frozen=True)
+class OverheadFit:
+    """The overhead law of one sweep of a family, pass and XLA setting; the points'
+    FLOPs per step and params ride along, for the crossover."""
+
+    name: str  # the family, with the knob when it has several sweeps
+    pass_: str
+    xla: bool
+    law: OverheadLaw
+    flops: list[float]
+    params: list[float]
+
+
+def overhead_fits(family: Family) -> list[OverheadFit]:
+    """Every sweep, pass and XLA setting of the family with enough capacities."""
     fits = []
-    for pass_ in family.timing_passes:
-        for xla in (False, True):
-            flops, seconds = points(family, pass_, xla, "step_s_median", "flops_per_step")
-            if len(flops) < MIN_POINTS:
-                continue
-            params = [
-                float(family.value(c, pass_, xla, "params") or 0)
-                for c in family.capacities
-                if (family.value(c, pass_, xla, "flops_per_step") or 0) > 0
-                and (family.value(c, pass_, xla, "step_s_median") or 0) > 0
-            ]
-            try:
-                law = fit_overhead_law(flops, seconds)
-            except ValueError:
-                continue
-            fits.append((pass_, xla, law, flops, params))
+    for knob, capacities in sweeps(family):
+        for pass_ in family.timing_passes:
+            for xla in (False, True):
+                flops, seconds = points(
+                    family, pass_, xla, "step_s_median", "flops_per_step", capacities
+                )
+                if len(flops) < MIN_POINTS:
+                    continue
+                params = [
+                    float(family.value(c, pass_, xla, "params") or 0)
+                    for c in capacities
+                    if (family.value(c, pass_, xla, "flops_per_step") or 0) > 0
+                    and (family.value(c, pass_, xla, "step_s_median") or 0) > 0
+                ]
+                try:
+                    law = fit_overhead_law(flops, seconds)
+                except ValueError:
+                    continue
+                fits.append(OverheadFit(sweep_name(family, knob), pass_, xla, law, flops, params))
     return fits
 
 
@@ -170,13 +226,14 @@ def overhead_section(families: list[Family]) -> str:
     """
     rows = []
     for family in families:
-        for pass_, xla, law, flops, params in overhead_fits(family):
-            cross = crossover_params(law, flops, params)
+        for fit in overhead_fits(family):
+            law = fit.law
+            cross = crossover_params(law, fit.flops, fit.params)
             rows.append(
                 [
-                    family.name,
-                    pass_,
-                    "on" if xla else "off",
+                    fit.name,
+                    fit.pass_,
+                    "on" if fit.xla else "off",
                     str(law.n),
                     _interval(
                         law.overhead_s, law.overhead_low, law.overhead_high, format_seconds

@@ -35,6 +35,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from bench.results.moments import NEIGHBOURS, NONE, MomentModel
 from reports.markdown import table
 from reports.units import format_percent, format_seconds
 
@@ -132,10 +135,39 @@ class MachineVerdict:
         )
 
 
-def machine_section(canaries: Sequence[dict[str, Any]]) -> str:
-    """The verdict and the canary's readings as a table (one row per reading)."""
+def moments_sentence(moments: MomentModel) -> str:
+    """What the moment model took out of the run's samples, in a sentence.
+
+    >>> moments_sentence(NONE).startswith("No sample has its start time")
+    True
+    """
+    if not moments.adjusts:
+        return (
+            "No sample has its start time (a store from before it), so the machine's speed "
+            "at each moment was not estimated: intervals include its wander."
+        )
+    effects = np.concatenate([np.asarray(g) for groups in moments.effects.values()
+                              for g in groups])  # fmt: skip
+    low, high = np.exp(np.percentile(effects, [5, 95]))
+    return (
+        f"**The machine's speed at each moment**, estimated for every sample from the "
+        f"{NEIGHBOURS} samples of other cells taken nearest to it in time "
+        f"(`bench.results.moments`), wandered by sd {moments.spread:.3f} of log step time "
+        f"(the middle 90% of samples ran {low:.2f}× to {high:.2f}× the run's typical "
+        "speed). Each cell's median, its 95% interval and its spreads are taken at the "
+        "run's typical speed with that wander removed, so cells of this run compare at "
+        "the precision of their own noise. The run's mean speed is not removed: another "
+        "run can differ by it in every cell, which `blockbench compare` names (*common "
+        "shift*). The raw samples are kept; the export has both medians (`step_s_median`, "
+        "`step_s_median_raw`)."
+    )
+
+
+def machine_section(canaries: Sequence[dict[str, Any]], moments: MomentModel = NONE) -> str:
+    """The verdict, the moment model, and the canary's readings as a table (one row per
+    reading)."""
     verdict = MachineVerdict.from_canaries(canaries)
-    parts = [verdict.sentence()]
+    parts = [verdict.sentence(), moments_sentence(moments)]
     if canaries:
         headers = ["#", "when", "round", "canary step", "vs first", "foreign cores",
                    "steal", "load (1 min)"]  # fmt: skip

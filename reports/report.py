@@ -80,7 +80,7 @@ def render_report(data: RunData, plot_dir: Path, *, out_dir: str | Path | None =
         "## Summary",
         summary_section(views),
         "## Machine state",
-        machine_section(data.canaries),
+        machine_section(data.canaries, data.moments),
         "## Environment",
         environment_section(data.run.env, data.probes),
         *_backends(data),

@@ -77,6 +77,7 @@ def _round(cell: Cell, request: dict) -> Reply:
         steps_per_sample=request.get("steps") or 10,
         samples_s=(base, base * 1.01, base * 0.99),
         warmup_s=(base,),
+        sampled_at=tuple(time.time() for _ in range(3)),  # in order, as a worker's
     )
     costs = CellCosts(params=int(_size(cell)) * 10, params_trainable=int(_size(cell)) * 10,
                       flops=100, flops_per_step=100 * cell.batch_size)  # fmt: skip
@@ -132,7 +133,13 @@ def main() -> int:
                 if request["cell_id"] not in warmed and not request.get("warmup"):
                     samples[0] = value * 3.0
                 warmed.add(request["cell_id"])
-                send({"op": "samples", "samples_s": samples})
+                send(
+                    {
+                        "op": "samples",
+                        "samples_s": samples,
+                        "sampled_at": [time.time() for _ in samples],
+                    }
+                )
             else:
                 send({"op": "samples", "reason": "no kept program"})
         elif op == "drop":

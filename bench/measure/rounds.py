@@ -30,6 +30,7 @@ class ModelTiming:
     steps_per_sample: int
     samples_s: tuple[float, ...]
     warmup_s: tuple[float, ...]
+    sampled_at: tuple[float, ...] = ()  # each sample's start, wall clock
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ def measure_round(
     if steps is None:
         steps = calibrate(program.run, settings.min_sample_s, settings.max_steps_per_sample)
     warmup = tuple(sample_seconds(program.run, steps) for _ in range(settings.warmup))
-    samples = tuple(sample_seconds(program.run, steps) for _ in range(settings.repeats))
-    return ModelTiming(compile_s, steps, samples, warmup)
+    samples, sampled_at = timed_samples(program.run, steps, settings.repeats)
+    return ModelTiming(compile_s, steps, samples, warmup, sampled_at)
 
 
 def calibrate(run: Callable[[int], float], min_sample_s: float, max_steps: int) -> int:
@@ -86,3 +87,19 @@ def _call_seconds(run: Callable[[int], float], steps: int) -> float:
 def sample_seconds(run: Callable[[int], float], steps: int) -> float:
     """One sample: seconds per step of one ``steps``-step call."""
     return _call_seconds(run, steps) / steps
+
+
+def timed_samples(
+    run: Callable[[int], float], steps: int, count: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``count`` samples and the wall-clock moment each one started at.
+
+    >>> samples, at = timed_samples(lambda k: 0.0, 3, 2)
+    >>> len(samples), len(at), at[0] <= at[1]
+    (2, 2, True)
+    """
+    samples, starts = [], []
+    for _ in range(count):
+        starts.append(time.time())
+        samples.append(sample_seconds(run, steps))
+    return tuple(samples), tuple(starts)

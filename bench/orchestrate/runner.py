@@ -483,13 +483,15 @@ class _Session:
                 if cell.cell_id in lost:
                     continue
                 rewarm = max(1, self.settings.warmup) if visit == 2 else 0
-                more = self._sample_visit(cell, warmup=rewarm)
-                if more is None:
+                visited = self._sample_visit(cell, warmup=rewarm)
+                if visited is None:
                     lost.add(cell.cell_id)
                     continue
+                more, at = visited
                 old = replies[cell].round
                 replies[cell] = replace(replies[cell], round=replace(
-                    old, samples_s=old.samples_s + tuple(more), visits=old.visits + 1))  # fmt: skip
+                    old, samples_s=old.samples_s + more, visits=old.visits + 1,
+                    sampled_at=old.sampled_at + at if old.timed and at else ()))  # fmt: skip
         worker = self.worker
         if worker is not None and worker.process.poll() is None:
             try:
@@ -498,10 +500,12 @@ class _Session:
                 self._death(error, time.perf_counter())
         return [(cell, replies[cell]) for cell, _ in kept]
 
-    def _sample_visit(self, cell: Cell, *, warmup: int) -> list[float] | None:
+    def _sample_visit(
+        self, cell: Cell, *, warmup: int
+    ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         """More samples of a kept cell from the live worker (after ``warmup`` discarded
-        ones); None when it cannot give them (the worker died or restarted since, and the
-        program is gone)."""
+        ones) and their start times (empty if the worker sent none); None when it cannot
+        give them (the worker died or restarted since, and the program is gone)."""
         worker = self.worker
         if worker is None or worker.process.poll() is not None:
             return None
@@ -515,7 +519,10 @@ class _Session:
             return None
         self.summary.cells_s += time.perf_counter() - start
         samples = reply.get("samples_s")
-        return [float(v) for v in samples] if samples else None
+        if not samples:
+            return None
+        at = reply.get("sampled_at") or ()
+        return tuple(float(v) for v in samples), tuple(float(t) for t in at)
 
     def _extras(self) -> None:
         for cell in sorted(self.timing, key=lambda c: c.backend != self.reference_backend):

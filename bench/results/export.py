@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from bench.results.moments import with_moments
 from bench.results.rows import (
     CELL_COLUMNS,
     FIT_COLUMNS,
@@ -33,7 +34,7 @@ from bench.results.store import Store
 
 def table_rows(store: Store, run_id: str, table: str) -> tuple[list[dict[str, Any]], Sequence[str]]:
     """Rows and column order of one export table of a run."""
-    stored = store.cells(run_id)
+    stored, _ = with_moments(store.cells(run_id))
     if table == "cells":
         peaks = peak_flops_by_device(store.probes(run_id))
         return [cell_row(s, peaks) for s in stored], CELL_COLUMNS

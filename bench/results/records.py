@@ -61,7 +61,9 @@ class RoundResult:
     ``position`` is the cell's place in the round's shuffled order; ``pid`` the worker,
     ``host`` the machine it ran on. With ``visits`` > 1 the round's samples were taken in
     that many visits, interleaved with the other cells of the round, so they span several
-    moments. A round that failed keeps its ``reason`` and no samples.
+    moments. ``sampled_at`` holds each sample's start (wall clock, ``time.time()``), so
+    samples of different cells can be matched by moment (`bench.results.moments`); rounds
+    stored before it have none. A round that failed keeps its ``reason`` and no samples.
     """
 
     round: int
@@ -76,16 +78,21 @@ class RoundResult:
     reason: str = ""
     host: str = ""
     visits: int = 1  # times the cell was visited in its round; samples_s in visit order
+    sampled_at: tuple[float, ...] = ()  # each sample's start, wall clock; () if unknown
 
     @property
     def ok(self) -> bool:
         return not self.reason and bool(self.samples_s)
 
+    @property
+    def timed(self) -> bool:
+        """Whether every sample has its start time (rounds stored before it have none)."""
+        return len(self.sampled_at) == len(self.samples_s) > 0
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoundResult:
-        return cls(
-            **{k: tuple(v) if k in ("samples_s", "warmup_s") else v for k, v in data.items()}
-        )
+        tuples = ("samples_s", "warmup_s", "sampled_at")
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
 
 
 @dataclass(frozen=True)
@@ -166,7 +173,8 @@ class TimingResult:
 
     ``rounds`` keep every sample with its round and process (the raw data); the flat
     views below pool them. ``flops_per_step`` is forward FLOPs x batch, times 3 for a
-    train step.
+    train step. ``adjusted_samples`` is derived, never stored: the samples at the run's
+    typical machine speed, by round, set when a run is read (`bench.results.moments`).
     """
 
     params: int
@@ -180,10 +188,17 @@ class TimingResult:
     tf32: bool | None = None
     memory: MemoryResult | None = None
     profile: ProfileResult | None = None
+    adjusted_samples: tuple[tuple[float, ...], ...] = field(default=(), compare=False)
 
     @property
     def ok_rounds(self) -> tuple[RoundResult, ...]:
         return tuple(r for r in self.rounds if r.ok)
+
+    @property
+    def stat_samples(self) -> tuple[tuple[float, ...], ...]:
+        """What a cell's interval and spreads read: the samples at the run's typical
+        machine speed where they were derived, else the raw samples, by round."""
+        return self.adjusted_samples or self.round_samples
 
     @property
     def round_samples(self) -> tuple[tuple[float, ...], ...]:
@@ -214,7 +229,9 @@ class TimingResult:
         return self.ok_rounds[0].steps_per_sample if self.ok_rounds else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("adjusted_samples")  # derived from the samples, so never stored
+        return data
 
     @classmethod
     def assemble(
@@ -239,6 +256,7 @@ class TimingResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TimingResult:
         data = dict(data)
+        data.pop("adjusted_samples", None)
         if "samples_s" in data:  # a store written before rounds: one round, no process
             legacy = {k: data.pop(k) for k in ("build_s", "compile_s", "steps_per_sample",
                                                "samples_s", "warmup_s") if k in data}  # fmt: skip
@@ -319,7 +337,10 @@ class CellResult:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.timing is not None:
+            data["timing"] = self.timing.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CellResult:

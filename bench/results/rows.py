@@ -29,7 +29,8 @@ CELL_COLUMNS = (
     "flops", "flops_per_step", "build_s", "compile_s", "steps_per_sample", "num_samples",
     "step_s_median", "step_s_iqr", "step_s_min", "step_s_max", "step_s_mean", "step_s_std",
     "noisy", "samples_s", "rounds", "step_s_ci_low", "step_s_ci_high", "step_s_ci_rel",
-    "spread_within", "spread_between", "round_medians_s", "round_pids", "samples_per_s",
+    "spread_within", "spread_between", "round_medians_s", "round_pids", "moment_adjusted",
+    "step_s_median_raw", "step_s_ci_rel_raw", "samples_per_s",
     "gflops_per_s", "peak_flops", "pct_of_peak",
     "fit_step_s", "xla_max_abs_diff", "xla_fallback", "tf32", "peak_bytes", "peak_bytes_estimate",
     "peak_ratio", "rss_peak_bytes", "allocator", "profile_path", "profile_peak_bytes", "top_ops",
@@ -101,8 +102,9 @@ def cell_row(stored: StoredCell, peak_flops: dict[str, float | None]) -> dict[st
         tf32=timing.tf32,
     )
     if timing.samples_s:
-        stats = Stats.from_samples(timing.samples_s)
-        rounds = RoundStats.from_rounds(timing.round_samples)
+        stats = Stats.from_samples(timing.samples_s)  # the raw samples, pooled
+        rounds = RoundStats.from_rounds(timing.stat_samples)
+        raw = RoundStats.from_rounds(timing.round_samples) if timing.adjusted_samples else rounds
         row.update(
             num_samples=stats.count,
             step_s_median=rounds.median,
@@ -121,13 +123,16 @@ def cell_row(stored: StoredCell, peak_flops: dict[str, float | None]) -> dict[st
             spread_between=rounds.between,
             round_medians_s=json.dumps(list(rounds.round_medians)),
             round_pids=json.dumps([r.pid for r in timing.ok_rounds]),
-            samples_per_s=stored.cell.batch_size / stats.median,
-            gflops_per_s=timing.flops_per_step / stats.median / 1e9,
+            moment_adjusted=bool(timing.adjusted_samples),
+            step_s_median_raw=raw.median,
+            step_s_ci_rel_raw=raw.relative_ci,
+            samples_per_s=stored.cell.batch_size / rounds.median,
+            gflops_per_s=timing.flops_per_step / rounds.median / 1e9,
         )
         peak = peak_flops.get(stored.cell.device)
         row["peak_flops"] = peak
         if peak:
-            row["pct_of_peak"] = 100.0 * timing.flops_per_step / stats.median / peak
+            row["pct_of_peak"] = 100.0 * timing.flops_per_step / rounds.median / peak
     if timing.memory is not None:
         memory = timing.memory
         row.update(

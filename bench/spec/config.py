@@ -41,8 +41,9 @@ else:  # pragma: no cover
 
 # Bump when what a cell measures changes (a resumed run never mixes two methods).
 # 2: XLA cells compile the step; 3: rounds in fresh processes; 4: a round's first revisit
-# discards a warm-up sample (its first call after the block was built ran slow)
-MEASUREMENT_VERSION = 4
+# discards a warm-up sample (its first call after the block was built ran slow); 5: every
+# sample keeps its start time, so its moment's machine speed can be taken out
+MEASUREMENT_VERSION = 5
 # Settings that change what is captured beside the measurements, not the measurements.
 _UNHASHED_SETTINGS = ("profile", "profile_steps")
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")

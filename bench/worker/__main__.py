@@ -11,7 +11,7 @@ Requests, one reply each:
   with ``"keep": true`` the worker keeps the compiled program for later visits;
 - ``{"op": "sample", "cell_id": "...", "count": 3, "warmup": 1}``: a later visit of a
   kept cell (``warmup`` discarded samples first),
-  reply ``{"op": "samples", "samples_s": [...]}`` (or ``"reason"``);
+  reply ``{"op": "samples", "samples_s": [...], "sampled_at": [...]}`` (or ``"reason"``);
 - ``{"op": "drop"}``: forget the kept programs; reply ``{"op": "dropped", "count": n}``;
 - ``{"op": "extras", "cell": {...}}``: memory, XLA check, profile, Keras step; same reply;
 - ``{"op": "cell", "cell": {...}}``: a fit cell whole; reply ``{"op": "result", ...}``;

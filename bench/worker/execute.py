@@ -44,7 +44,7 @@ from bench.measure import backends, memory
 from bench.measure.backends import Backend
 from bench.measure.keras_step import keras_step_time
 from bench.measure.model import NUM_CLASSES, build_model, model_costs
-from bench.measure.rounds import StepProgram, measure_round, sample_seconds
+from bench.measure.rounds import StepProgram, measure_round, sample_seconds, timed_samples
 from bench.results.records import (
     CellCosts,
     CellExtras,
@@ -135,7 +135,7 @@ def run_round(
         return Reply("skipped", reason=skip)
     warnings: list[str] = []
     try:
-        with context.backend.scope(cell, context.settings):
+        with context.backend.scope(cell, context.settings, collect=not keep):
             costs = _costs(cell)
             start = time.perf_counter()
             model = build_model(cell, fixed_batch=True)
@@ -162,6 +162,7 @@ def run_round(
         samples_s=timing.samples_s,
         warmup_s=timing.warmup_s,
         host=socket.gethostname(),
+        sampled_at=timing.sampled_at,
     )
     if fallback:
         warnings.append(fallback)
@@ -172,14 +173,15 @@ def sample_again(cell_id: str, context: CellContext, count: int, *, warmup: int 
     """A later visit of a kept cell: ``count`` more samples of its compiled program,
     after ``warmup`` discarded ones (the runner asks for them on the first revisit: the
     first call after other programs were built runs slow). ``{"samples_s": [...]}`` or
-    ``{"reason": why}``."""
+    ``{"reason": why}``, with ``"sampled_at"`` (each sample's start, wall clock)."""
     if cell_id not in context.kept:
         return {"reason": f"cell {cell_id} has no kept program in this worker"}
     program, steps = context.kept[cell_id]
     try:
         for _ in range(warmup):
             sample_seconds(program.run, steps)
-        return {"samples_s": [sample_seconds(program.run, steps) for _ in range(count)]}
+        samples, sampled_at = timed_samples(program.run, steps, count)
+        return {"samples_s": list(samples), "sampled_at": list(sampled_at)}
     except Exception as error:
         return {"reason": _reason(error)}
 

@@ -233,6 +233,8 @@ def test_visits_spread_a_rounds_samples_over_interleaved_visits(tmp_path):
             # as in the stub) is discarded as warm-up, not kept as a sample
             first, later = round_.samples_s[:3], round_.samples_s[3:]
             assert later == (first[0] * 1.002,) * 4
+            # every sample keeps its start time, in the order the samples were taken
+            assert round_.timed and list(round_.sampled_at) == sorted(round_.sampled_at)
 
 
 def test_a_worker_lost_between_visits_keeps_the_first_visits_samples(tmp_path):
