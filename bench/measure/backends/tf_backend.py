@@ -53,8 +53,12 @@ class TensorFlowBackend(Backend):
 
     def compile_difference(self, model: keras.Model, x: np.ndarray) -> float:
         inputs = tf.constant(x[0])  # the first of the two stacked batches
-        plain = tf.function(lambda v: model(v, training=False), jit_compile=False)(inputs)
-        compiled = tf.function(lambda v: model(v, training=False), jit_compile=True)(inputs)
+
+        def forward(v):
+            return model(v, training=False)
+
+        plain = tf.function(forward, jit_compile=False, autograph=False)(inputs)
+        compiled = tf.function(forward, jit_compile=True, autograph=False)(inputs)
         return float(np.max(np.abs(plain.numpy().astype(np.float64) - compiled.numpy())))
 
     def peak_reader(self, device: str) -> PeakReader:
