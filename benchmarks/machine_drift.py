@@ -13,9 +13,12 @@ windows, and cells measured in the same sweeps share the moment's speed).
 Measured here (2-vCPU VM, TF 2.21, two runs of 120 s): 10-second windows differed by
 sd 0.10 and 0.08 of log step time (from +0.19 to -0.21), the four cells mostly within
 0.03-0.07 of each other in every window; with the shared effect removed, consecutive
-50 ms samples of one cell barely correlate (lag-1 autocorrelation 0.11). That is why
-the canary's single readings span 19-107% on quiet runs (`reports.machine`), and why a
-round's cells are visited in sweeps.
+50 ms samples of one cell barely correlate (lag-1 autocorrelation 0.11). Over shorter
+spans (four runs of 30 s), one sweep's shared effect had sd 0.10-0.16 and each cell's
+own residual a robust sd of 0.04-0.08. That is why the canary's single readings span
+19-107% on quiet runs (`reports.machine`), why a round's cells are visited in sweeps,
+and why each sample's moment is estimated from its neighbours in time
+(`bench.results.moments`).
 
 Run: python benchmarks/machine_drift.py [--seconds 120]   (run it alone)
 """

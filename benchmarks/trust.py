@@ -39,7 +39,7 @@ from bench.spec.cell import TIMING_PASSES  # noqa: E402
 from reports.compare import compare_runs  # noqa: E402
 from reports.families import families  # noqa: E402
 from reports.frames import load_run  # noqa: E402
-from reports.laws import overhead_fits  # noqa: E402
+from reports.laws import overhead_fits_with_capacities, reversal  # noqa: E402
 from reports.machine import MachineVerdict  # noqa: E402
 
 PLUGIN = ROOT / "benchmarks" / "plugins" / "repeat_block.py"
@@ -213,11 +213,14 @@ def cmd_summary(args: argparse.Namespace) -> None:
             print("\n| family | pass | XLA | n | R² | throughput ±% | verdict |")
             print("|---|---|---|---|---|---|---|")
             for family in families(load_run(store, info.run_id)):
-                for fit in overhead_fits(family):
+                for fit, capacities in overhead_fits_with_capacities(family):
                     law, spread = fit.law, fit.law.throughput_precision
+                    falls = reversal(family, fit, capacities)
+                    verdict = f"no law: {falls}" if falls else (
+                        "fits" if law.conclusive else "inconclusive")  # fmt: skip
                     print(f"| {fit.name} | {fit.pass_} | {'on' if fit.xla else 'off'} | {law.n} | "
                           f"{law.r2:.3f} | {'—' if spread is None else f'{spread:.0%}'} | "
-                          f"{'fits' if law.conclusive else 'inconclusive'} |")  # fmt: skip
+                          f"{verdict} |")  # fmt: skip
             print()
         if len(args.runs) == 2:
             a, b = (store.run(r).run_id for r in args.runs)

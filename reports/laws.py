@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reports.families import Family
-from reports.frames import knob_values
+from reports.frames import capacity_label, knob_values
 from reports.markdown import table
 from reports.scaling import OverheadLaw, PowerLaw, fit_overhead_law, fit_power_law
 from reports.units import (
@@ -73,7 +73,7 @@ def sweeps(family: Family) -> list[tuple[str, tuple[str, ...]]]:
         values = [knob_values(c) for c in members]
         varying = [k for k in values[0] if len({str(v[k]) for v in values}) > 1]
         named.append((", ".join(varying) or ", ".join(values[0]), tuple(members)))
-    return named
+    return sorted(named, key=lambda sweep: -len(sweep[1]))  # the main sweep first
 
 
 def sweep_name(family: Family, knob: str) -> str:
@@ -176,6 +176,11 @@ class OverheadFit:
 
 def overhead_fits(family: Family) -> list[OverheadFit]:
     """Every sweep, pass and XLA setting of the family with enough capacities."""
+    return [fit for fit, _ in overhead_fits_with_capacities(family)]
+
+
+def overhead_fits_with_capacities(family: Family) -> list[tuple[OverheadFit, tuple[str, ...]]]:
+    """`overhead_fits`, each with the capacities of its sweep."""
     fits = []
     for knob, capacities in sweeps(family):
         for pass_ in family.timing_passes:
@@ -195,7 +200,8 @@ def overhead_fits(family: Family) -> list[OverheadFit]:
                     law = fit_overhead_law(flops, seconds)
                 except ValueError:
                     continue
-                fits.append(OverheadFit(sweep_name(family, knob), pass_, xla, law, flops, params))
+                fit = OverheadFit(sweep_name(family, knob), pass_, xla, law, flops, params)
+                fits.append((fit, capacities))
     return fits
 
 
@@ -218,6 +224,37 @@ def crossover_params(law: OverheadLaw, flops: list[float], params: list[float]) 
     return None
 
 
+def reversal(family: Family, fit: OverheadFit, capacities: tuple[str, ...]) -> str | None:
+    """Where the step time *falls* as FLOPs grow, beyond both cells' 95% intervals: no
+    ``overhead + FLOPs ÷ throughput`` law describes that (XLA:CPU picking another kernel
+    for a small channel count does it), so the row says so. ``None`` when the step time
+    never falls beyond the intervals.
+
+    >>> from reports.families import Family
+    >>> caps = ('{"filters": 4}', '{"filters": 8}', '{"filters": 16}')
+    >>> rows = [(4e6, 1.8e-3, 0.05), (8e6, 1.2e-3, 0.05), (16e6, 1.5e-3, 0.05)]
+    >>> cells = {(c, "forward", True, 32): {"flops_per_step": f, "step_s_median": t,
+    ...          "step_s_ci_low": t * (1 - e), "step_s_ci_high": t * (1 + e)}
+    ...          for c, (f, t, e) in zip(caps, rows)}
+    >>> family = Family("residual", ("filters",), caps, 32, (32,), "", cells, None)
+    >>> fit = OverheadFit("residual", "forward", True, None, [], [])
+    >>> reversal(family, fit, caps)
+    'filters=4 (1.80 ms) is slower than filters=8 (1.20 ms)'
+    """
+    measured = []
+    for capacity in capacities:
+        columns = ("flops_per_step", "step_s_median", "step_s_ci_low", "step_s_ci_high")
+        values = [family.value(capacity, fit.pass_, fit.xla, column) for column in columns]
+        if all(v is not None for v in values):
+            measured.append((capacity, *values))
+    measured.sort(key=lambda m: m[1])
+    for small, large in zip(measured, measured[1:], strict=False):
+        if large[1] > small[1] and large[4] < small[3]:  # more FLOPs, faster beyond the CIs
+            return (f"{capacity_label(small[0])} ({format_seconds(small[2])}) is slower than "
+                    f"{capacity_label(large[0])} ({format_seconds(large[2])})")  # fmt: skip
+    return None
+
+
 def overhead_section(families: list[Family]) -> str:
     """A row per family, pass and XLA: overhead, throughput, crossover, R², verdict.
 
@@ -226,9 +263,10 @@ def overhead_section(families: list[Family]) -> str:
     """
     rows = []
     for family in families:
-        for fit in overhead_fits(family):
+        for fit, capacities in overhead_fits_with_capacities(family):
             law = fit.law
             cross = crossover_params(law, fit.flops, fit.params)
+            falls = reversal(family, fit, capacities)
             rows.append(
                 [
                     fit.name,
@@ -246,7 +284,7 @@ def overhead_section(families: list[Family]) -> str:
                     ),  # fmt: skip
                     format_count(round(cross)) if cross else "outside the measured range",
                     format_number(law.r2),
-                    "fits" if law.conclusive else "inconclusive",
+                    f"no law: {falls}" if falls else "fits" if law.conclusive else "inconclusive",
                 ]
             )
     if not rows:
@@ -261,7 +299,9 @@ def overhead_section(families: list[Family]) -> str:
         "small ops); *throughput* the FLOP/s the step reaches at large capacity; the "
         "*crossover* is where compute time equals the overhead: below it, a bigger block "
         "costs little extra time. *Inconclusive*: an interval wider than its estimate, so "
-        "the numbers are shown but not to be read as a law."
+        "the numbers are shown but not to be read as a law. *No law*: a larger capacity ran "
+        "faster than a smaller one beyond both 95% intervals, which no overhead plus "
+        "FLOPs law describes."
     )
     return note + "\n\n" + table(headers, rows, left=3)
 

@@ -36,7 +36,7 @@ from reports.frames import (
     is_default_condition,
     knob_values,
 )
-from reports.laws import points
+from reports.laws import points, sweeps
 from reports.scaling import fit_power_law
 
 DPI = 100
@@ -140,7 +140,8 @@ def _fit_line(
 
 
 def step_time_plot(families: list[Family], out_dir: Path) -> Plot:
-    """Step time against params per family, XLA off and on, log-log, with fitted lines."""
+    """Step time against params per family, XLA off and on, log-log, with fitted lines;
+    a family swept along two knobs gets a marker and a line per knob (`reports.laws.sweeps`)."""
     title = "Step time against params"
     drawable = [
         f
@@ -151,14 +152,17 @@ def step_time_plot(families: list[Family], out_dir: Path) -> Plot:
         return Plot(title, None, "No timing results, so there is no step-time plot.")
     figure, axes = _grid(len(drawable))
     for family, ax in zip(drawable, axes, strict=True):
-        for xla, color in ((False, "tab:blue"), (True, "tab:orange")):
-            xs, ys = points(family, family.main_pass, xla, "step_s_median")
-            if not xs:
-                continue
-            label = (f"XLA {'on' if xla else 'off'}" if family.backend == "tensorflow"
-                     else compile_mode(family.backend, xla))  # fmt: skip
-            ax.scatter(xs, np.asarray(ys) * 1e3, color=color, label=label)
-            _fit_line(ax, xs, ys, scale=1e3, color=color, linestyle="--")
+        for (knob, capacities), marker in zip(sweeps(family), "o^sv", strict=False):
+            for xla, color in ((False, "tab:blue"), (True, "tab:orange")):
+                xs, ys = points(family, family.main_pass, xla, "step_s_median", "params",
+                                capacities)  # fmt: skip
+                if not xs:
+                    continue
+                label = (f"XLA {'on' if xla else 'off'}" if family.backend == "tensorflow"
+                         else compile_mode(family.backend, xla))  # fmt: skip
+                label += f" ({knob})" if knob else ""
+                ax.scatter(xs, np.asarray(ys) * 1e3, color=color, marker=marker, label=label)
+                _fit_line(ax, xs, ys, scale=1e3, color=color, linestyle="--")
         _log(ax)
         ax.set(title=family.name, xlabel="params")
         ax.set_ylabel(f"{family.main_pass} step time (ms), batch {family.batch_size}")

@@ -1,10 +1,12 @@
 """The machine's speed at each moment of a run, estimated from the run's own samples.
 
 Measured on this 2-vCPU VM (`benchmarks/machine_drift.py`, one process, four different
-cells swept for 30 s): the per-step time of every cell moves with the moment, sd 0.10 to
-0.16 of log step time from one quarter-second sweep to the next, and all cells move
-together; with that shared part removed, a cell's own 50 ms samples scatter by only
-0.04-0.06. Within a quick run the shared part is half the spread of a sample.
+cells swept for 30 s, four times): the per-step time of every cell moves with the
+moment, sd 0.10 to 0.16 of log step time from one quarter-second sweep to the next, and
+all cells move together; with that shared part removed, a cell's own 50 ms samples
+scatter by 0.04-0.08 (robust sd). In two quick runs (sample order rebuilt from their
+seeds) taking the shared part out cut a sample's robust sd from 0.14 to 0.09, and the
+median 95% interval of a cell from ±9.4% to ±4.8%.
 
 So each sample's *moment effect* is estimated from the samples of **other** cells taken
 nearest to it in time (`NEIGHBOURS` of them, no further than `WINDOW_S` away): the
