@@ -39,7 +39,7 @@ from bench.spec.cell import TIMING_PASSES  # noqa: E402
 from reports.compare import compare_runs  # noqa: E402
 from reports.families import families  # noqa: E402
 from reports.frames import load_run  # noqa: E402
-from reports.laws import overhead_fits_with_capacities, reversal  # noqa: E402
+from reports.laws import overhead_fits, reversal  # noqa: E402
 from reports.machine import MachineVerdict  # noqa: E402
 
 PLUGIN = ROOT / "benchmarks" / "plugins" / "repeat_block.py"
@@ -213,9 +213,9 @@ def cmd_summary(args: argparse.Namespace) -> None:
             print("\n| family | pass | XLA | n | R² | throughput ±% | verdict |")
             print("|---|---|---|---|---|---|---|")
             for family in families(load_run(store, info.run_id)):
-                for fit, capacities in overhead_fits_with_capacities(family):
+                for fit in overhead_fits(family):
                     law, spread = fit.law, fit.law.throughput_precision
-                    falls = reversal(family, fit, capacities)
+                    falls = reversal(family, fit)
                     verdict = f"no law: {falls}" if falls else (
                         "fits" if law.conclusive else "inconclusive")  # fmt: skip
                     print(f"| {fit.name} | {fit.pass_} | {'on' if fit.xla else 'off'} | {law.n} | "

@@ -164,7 +164,7 @@ def _law_cells(law: PowerLaw | None) -> list[str]:
 @dataclass(frozen=True)
 class OverheadFit:
     """The overhead law of one sweep of a family, pass and XLA setting; the points'
-    FLOPs per step and params ride along, for the crossover."""
+    FLOPs per step and params ride along, for the crossover, and the sweep's capacities."""
 
     name: str  # the family, with the knob when it has several sweeps
     pass_: str
@@ -172,15 +172,11 @@ class OverheadFit:
     law: OverheadLaw
     flops: list[float]
     params: list[float]
+    capacities: tuple[str, ...] = ()
 
 
 def overhead_fits(family: Family) -> list[OverheadFit]:
     """Every sweep, pass and XLA setting of the family with enough capacities."""
-    return [fit for fit, _ in overhead_fits_with_capacities(family)]
-
-
-def overhead_fits_with_capacities(family: Family) -> list[tuple[OverheadFit, tuple[str, ...]]]:
-    """`overhead_fits`, each with the capacities of its sweep."""
     fits = []
     for knob, capacities in sweeps(family):
         for pass_ in family.timing_passes:
@@ -200,8 +196,8 @@ def overhead_fits_with_capacities(family: Family) -> list[tuple[OverheadFit, tup
                     law = fit_overhead_law(flops, seconds)
                 except ValueError:
                     continue
-                fit = OverheadFit(sweep_name(family, knob), pass_, xla, law, flops, params)
-                fits.append((fit, capacities))
+                fits.append(OverheadFit(sweep_name(family, knob), pass_, xla, law, flops,
+                                        params, capacities))  # fmt: skip
     return fits
 
 
@@ -224,7 +220,7 @@ def crossover_params(law: OverheadLaw, flops: list[float], params: list[float]) 
     return None
 
 
-def reversal(family: Family, fit: OverheadFit, capacities: tuple[str, ...]) -> str | None:
+def reversal(family: Family, fit: OverheadFit) -> str | None:
     """Where the step time *falls* as FLOPs grow, beyond both cells' 95% intervals: no
     ``overhead + FLOPs ÷ throughput`` law describes that (XLA:CPU picking another kernel
     for a small channel count does it), so the row says so. ``None`` when the step time
@@ -237,12 +233,12 @@ def reversal(family: Family, fit: OverheadFit, capacities: tuple[str, ...]) -> s
     ...          "step_s_ci_low": t * (1 - e), "step_s_ci_high": t * (1 + e)}
     ...          for c, (f, t, e) in zip(caps, rows)}
     >>> family = Family("residual", ("filters",), caps, 32, (32,), "", cells, None)
-    >>> fit = OverheadFit("residual", "forward", True, None, [], [])
-    >>> reversal(family, fit, caps)
+    >>> fit = OverheadFit("residual", "forward", True, None, [], [], caps)
+    >>> reversal(family, fit)
     'filters=4 (1.80 ms) is slower than filters=8 (1.20 ms)'
     """
     measured = []
-    for capacity in capacities:
+    for capacity in fit.capacities:
         columns = ("flops_per_step", "step_s_median", "step_s_ci_low", "step_s_ci_high")
         values = [family.value(capacity, fit.pass_, fit.xla, column) for column in columns]
         if all(v is not None for v in values):
@@ -263,10 +259,10 @@ def overhead_section(families: list[Family]) -> str:
     """
     rows = []
     for family in families:
-        for fit, capacities in overhead_fits_with_capacities(family):
+        for fit in overhead_fits(family):
             law = fit.law
             cross = crossover_params(law, fit.flops, fit.params)
-            falls = reversal(family, fit, capacities)
+            falls = reversal(family, fit)
             rows.append(
                 [
                     fit.name,
