@@ -161,10 +161,16 @@ class CommonShift:
 
 
 def _timing_cells(store: Store, run_id: str) -> dict[str, StoredCell]:
-    """The run's timing cells by id, each with its samples at the run's typical machine
-    speed derived (`bench.results.moments`) for the verdicts relative to the shift."""
-    cells, _ = with_moments(store.cells(run_id))
-    return {item.cell.cell_id: item for item in cells if item.cell.pass_ in TIMING_PASSES}
+    return {
+        item.cell.cell_id: item for item in store.cells(run_id) if item.cell.pass_ in TIMING_PASSES
+    }
+
+
+def _at_typical_speed(cells: dict[str, StoredCell]) -> dict[str, StoredCell]:
+    """One run's timing cells with their samples at the run's typical machine speed
+    derived (`bench.results.moments`: every timing cell of the run takes part)."""
+    adjusted, _ = with_moments(list(cells.values()))
+    return {item.cell.cell_id: item for item in adjusted}
 
 
 def _compare_cell(
@@ -219,11 +225,12 @@ def compare_runs(
     ratios = [c.stats.ratio for c in compared if c.stats is not None]
     shift = CommonShift.of(ratios) if len(ratios) >= MIN_CELLS_FOR_SHIFT else None
     if shift is not None and shift.beyond(threshold):  # relative verdicts only then shown
+        typical_a, typical_b = _at_typical_speed(cells_a), _at_typical_speed(cells_b)
         compared = [
             _relative(
                 c,
-                cells_a[c.cell_id],
-                cells_b[c.cell_id],
+                typical_a[c.cell_id],
+                typical_b[c.cell_id],
                 shift.ratio,
                 threshold=threshold,
                 alpha=alpha,
