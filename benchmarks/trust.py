@@ -13,9 +13,10 @@ also prints each run's precision (share of cells whose 95% interval is within ±
 each pair's agreement (share of cells whose medians agree within ±5%). ``power`` runs a
 config of the ``repeat`` plugin block (benchmarks/plugins/repeat_block.py) with 3 and
 then 4 repeats of its layer: same cells, 4/3 the work; the target is >= 90% of them
-flagged slower. ``busy`` runs the preset while a second process spins on one core, and
-prints whether the report and ``compare`` say the machine was busy. Runs go to
-``results/trust/`` (a store per check).
+flagged slower (``--heavy 3``: the same two runs without the change, an A/A pair at 10
+rounds, where 0 cells may be flagged). ``busy`` runs the preset while a second process
+spins on one core, and prints whether the report and ``compare`` say the machine was
+busy. Runs go to ``results/trust/`` (a store per check).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from bench.results.rows import cell_row  # noqa: E402
 from bench.results.stats import PRECISION_TARGET  # noqa: E402
 from bench.results.store import Store, store_path  # noqa: E402
 from bench.spec.cell import TIMING_PASSES  # noqa: E402
-from reports.compare import compare_runs  # noqa: E402
+from bench.spec.reference import is_reference  # noqa: E402
+from reports.compare import REFERENCE, compare_runs  # noqa: E402
 from reports.families import families  # noqa: E402
 from reports.frames import load_run  # noqa: E402
 from reports.laws import overhead_fits, reversal  # noqa: E402
@@ -80,8 +82,20 @@ def timing_rows(store: Store, run_id: str) -> dict[str, dict]:
     return {
         s.cell.cell_id: cell_row(s, {})
         for s in with_moments(store.cells(run_id))[0]
-        if s.cell.pass_ in TIMING_PASSES and s.result.status == "ok"
+        if s.cell.pass_ in TIMING_PASSES and s.result.status == "ok" and not is_reference(s.cell)
     }
+
+
+def reference_agreement(store: Store, a: str, b: str) -> tuple[float, int, str]:
+    """Share of cells whose B/A relative to the reference workload lies within ±5%, how
+    many cells had it, and the reference's own raw B/A per pass."""
+    comparison = compare_runs(store, a, store, b)
+    ratios = [c.stats.ratio for c in comparison.cells if c.basis == REFERENCE]
+    moved = ", ".join(f"{c.label.split()[-2]} {c.stats.ratio:.3f}"
+                      for c in comparison.references if c.stats)  # fmt: skip
+    if not ratios:
+        return 0.0, 0, moved
+    return sum(1 / 1.05 <= r <= 1.05 for r in ratios) / len(ratios), len(ratios), moved
 
 
 def precision(store: Store, run_id: str, column: str = "step_s_ci_rel") -> tuple[float, int]:
@@ -125,39 +139,48 @@ def cmd_aa(args: argparse.Namespace) -> None:
     out = ROOT / "results" / "trust" / f"aa-{args.preset}"
     extra = ["--no-report", *(["--rounds", str(args.rounds)] if args.rounds else [])]
     print(f"A/A: {args.pairs} pairs of `{args.preset}` into {out}")
-    lines = ["| pair | A | B | verdicts | within ±5% (vs shift) | worst B/A | precision A "
-             "(raw) | machine |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| pair | A | B | verdicts | within ±5% (vs shift; vs reference) | worst B/A "
+             "| reference B/A | precision A (raw) | machine |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for pair in range(1, args.pairs + 1):
         a, b = run(out, args.preset, *extra), run(out, args.preset, *extra)
         with Store(store_path(out)) as store:
             counts = verdicts(store, a, b)
             within, worst, relative = agreement(store, a, b)
+            on_reference, _, reference = reference_agreement(store, a, b)
             share, cells = precision(store, a)
             raw, _ = precision(store, a, "step_s_ci_rel_raw")
             states = f"{machine(store, a)}/{machine(store, b)}"
         text = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-        lines.append(f"| {pair} | {a} | {b} | {text} | {within:.0%} ({relative:.0%}) | "
-                     f"{worst:.3f} | {share:.0%} ({raw:.0%}) of {cells} | {states} |")  # fmt: skip
+        lines.append(f"| {pair} | {a} | {b} | {text} | {within:.0%} ({relative:.0%}; "
+                     f"{on_reference:.0%}) | {worst:.3f} | {reference} | {share:.0%} "
+                     f"({raw:.0%}) of {cells} | {states} |")  # fmt: skip
     print("\n".join(lines))
 
 
 def cmd_power(args: argparse.Namespace) -> None:
-    out = ROOT / "results" / "trust" / "power"
+    out = ROOT / "results" / "trust" / ("power" if args.heavy != 3 else "power-aa")
     out.mkdir(parents=True, exist_ok=True)
     config = out / "power.toml"
     config.write_text(POWER_CONFIG.format(rounds=args.rounds))
     env = {"BLOCKBENCH_PLUGINS": str(PLUGIN)}
-    print(f"power: repeat block, 3 then 4 repeats of its layer, into {out}")
+    print(f"power: repeat block, 3 then {args.heavy} repeats of its layer, into {out}")
     base = run(out, str(config), "--no-report", env={**env, "BLOCKBENCH_REPEAT": "3"})
-    heavy = run(out, str(config), "--no-report", env={**env, "BLOCKBENCH_REPEAT": "4"})
+    heavy = run(out, str(config), "--no-report", env={**env, "BLOCKBENCH_REPEAT": str(args.heavy)})
     with Store(store_path(out)) as store:
         comparison = compare_runs(store, base, store, heavy)
         rows_a, rows_b = timing_rows(store, base), timing_rows(store, heavy)
-    print("| cell | B/A | 95% CI | p | verdict |\n|---|---|---|---|---|")
+    print("| cell | B/A raw | B/A (verdict's) | 95% CI | p | verdict on |\n"
+          "|---|---|---|---|---|---|")  # fmt: skip
     for cell in comparison.cells:
         s = cell.stats
-        print(f"| {cell.label} | {s.ratio:.3f} | {s.ratio_low:.3f}–{s.ratio_high:.3f} | "
-              f"{s.p_value:.2g} | {cell.verdict} |")  # fmt: skip
+        print(f"| {cell.label} | {cell.raw_stats.ratio:.3f} | {s.ratio:.3f} | "
+              f"{s.ratio_low:.3f}–{s.ratio_high:.3f} | {s.p_value:.2g} | {cell.verdict} "
+              f"({cell.basis}) |")  # fmt: skip
+    for reference in comparison.references:
+        if reference.stats:
+            print(f"| {reference.label} (reference workload) | {reference.stats.ratio:.3f} "
+                  f"| | | | |")  # fmt: skip
     slower = sum(c.verdict == "slower" for c in comparison.cells)
     moved = [c for c in comparison.cells if c.stats.ratio >= 1.2]
     if moved:
@@ -230,6 +253,9 @@ def cmd_summary(args: argparse.Namespace) -> None:
                 print(f"- run to run ({name}): {within:.0%} of cells within ±5%, "
                       f"{relative:.0%} once the common shift is divided out; worst B/A "
                       f"{worst:.3f}")  # fmt: skip
+            share, count, moved = reference_agreement(store, a, b)
+            print(f"- run to run relative to the reference workload (its own B/A: "
+                  f"{moved or 'none'}): {share:.0%} of {count} cells within ±5%")  # fmt: skip
 
 
 def main() -> None:
@@ -242,6 +268,12 @@ def main() -> None:
     aa.set_defaults(func=cmd_aa)
     power = sub.add_parser("power")
     power.add_argument("--rounds", type=int, default=10)
+    power.add_argument(
+        "--heavy",
+        type=int,
+        default=4,
+        help="repeats in the second run (3: an A/A pair at these rounds)",
+    )
     power.set_defaults(func=cmd_power)
     busy = sub.add_parser("busy")
     busy.add_argument("--preset", default="smoke")

@@ -62,11 +62,13 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _load_spec(args: argparse.Namespace):
     from bench.spec.config import load
+    from bench.spec.reference import is_reference
 
     spec = load(args.config)
     if getattr(args, "profile", False):
         settings = dataclasses.replace(spec.settings, profile=True)
-        cells = tuple(dataclasses.replace(c, profile=True) for c in spec.cells)
+        cells = tuple(c if is_reference(c) else dataclasses.replace(c, profile=True)
+                      for c in spec.cells)  # fmt: skip
         spec = dataclasses.replace(spec, settings=settings, cells=cells)
     rounds = getattr(args, "rounds", None)
     if rounds is not None:

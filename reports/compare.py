@@ -16,7 +16,23 @@ of their B/A ratios with a 95% bootstrap interval over cells, and gives each cel
 ratio relative to it with a second verdict by the same rule (B's samples divided by the
 common shift). A shift common to every cell is what a change of machine speed, or of
 the whole framework, looks like; a change of one block stands out relative to it. The
-first verdict stays the one ``--fail-on-regression`` reads.
+common shift and its verdicts are the fallback view of runs without a reference:
+
+**The reference workload.** Runs measured since measurement version 6 also sample fixed
+reference cells (`bench.spec.reference`) in every sweep, beside the cells. When both
+runs have them (the same workload version), each cell's verdict is on its step time
+*relative to the reference's in the same round* (`bench.results.reference`): the
+machine's speed cancels round by round, and a change of the code does not, because no
+change to the blocks or the config touches the reference (when *every* cell got
+slower, the common shift would absorb it; the reference does not). The raw B/A stays
+beside it, and the reference's own B/A says how far the machine moved. Two things
+vary between runs that no round of either run shows, and each such verdict's test and
+interval include them (`BetweenRuns`): a cell's own drift relative to the reference
+(the robust spread of all cells' ratios less their own sampling variance; it matters
+once many rounds make each cell's test tight), and the reference's own level (its
+forward and train cells moved apart by up to 12% between runs here). That verdict is
+the one ``--fail-on-regression`` reads; without a reference on both sides (older
+stores, a shard without one) it is the verdict on the raw round samples.
 
 ``blockbench compare A B`` prints :func:`render_comparison` of :func:`compare_runs`, and
 with ``--fail-on-regression`` exits 1 when :attr:`Comparison.any_slower`. ``any_slower``
@@ -35,8 +51,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.results.moments import with_moments
+from bench.results.reference import ReferenceClock
 from bench.results.store import RunInfo, Store, StoredCell
 from bench.spec.cell import TIMING_PASSES
+from bench.spec.reference import is_reference
 from reports.environment import EnvDifference, commit_text, env_differences
 from reports.frames import open_store
 from reports.machine import MachineVerdict
@@ -62,6 +80,7 @@ from reports.units import (
 )
 
 NOT_COMPARED = "n/a"
+REFERENCE, RAW = "reference", "raw"  # what a cell's verdict was computed on
 MIN_CELLS_FOR_SHIFT = 5  # cells compared before a common shift is estimated
 _ORDER = {SLOWER: 0, FASTER: 1, INCONCLUSIVE: 2, INSUFFICIENT: 3, NOT_COMPARED: 4, SAME: 5}
 
@@ -69,14 +88,25 @@ _ORDER = {SLOWER: 0, FASTER: 1, INCONCLUSIVE: 2, INSUFFICIENT: 3, NOT_COMPARED: 
 @dataclass(frozen=True)
 class CellComparison:
     """One cell present in both runs; ``stats`` is ``None`` when a side has no samples.
-    ``relative`` is the same test with B divided by the runs' common shift (``None``
-    unless every cell moved together, `CommonShift.beyond`)."""
+
+    ``stats`` is the comparison the verdict comes from: relative to the reference
+    workload when ``basis`` is `REFERENCE` (then ``raw`` is the comparison of the raw
+    samples, shown beside it), else of the raw samples themselves. ``relative`` is the
+    raw test with B divided by the runs' common shift (``None`` unless every cell moved
+    together, `CommonShift.beyond`, in a comparison without a reference)."""
 
     cell_id: str
     label: str
     stats: SampleComparison | None
     note: str = ""
     relative: SampleComparison | None = None
+    raw: SampleComparison | None = None
+    basis: str = RAW
+
+    @property
+    def raw_stats(self) -> SampleComparison | None:
+        """The comparison of the raw samples (whatever the verdict's basis)."""
+        return self.raw if self.basis == REFERENCE else self.stats
 
     @property
     def verdict(self) -> str:
@@ -98,6 +128,13 @@ class Comparison:
     machine_a: MachineVerdict | None = None
     machine_b: MachineVerdict | None = None
     shift: CommonShift | None = None
+    references: tuple[CellComparison, ...] = ()  # the reference cells' own raw B/A
+    between: BetweenRuns | None = None  # added to every verdict relative to the reference
+
+    @property
+    def on_reference(self) -> int:
+        """How many cells' verdicts are relative to the reference workload."""
+        return sum(cell.basis == REFERENCE for cell in self.cells)
 
     @property
     def any_slower(self) -> bool:
@@ -161,20 +198,47 @@ class CommonShift:
 
 
 def _timing_cells(store: Store, run_id: str) -> dict[str, StoredCell]:
-    return {
-        item.cell.cell_id: item for item in store.cells(run_id) if item.cell.pass_ in TIMING_PASSES
-    }
+    """One run's timing cells (the reference's too), each with its samples at the run's
+    typical machine speed derived (`bench.results.moments`; the raw ones stay)."""
+    adjusted, _ = with_moments(store.cells(run_id))
+    return {item.cell.cell_id: item for item in adjusted if item.cell.pass_ in TIMING_PASSES}
 
 
-def _at_typical_speed(cells: dict[str, StoredCell]) -> dict[str, StoredCell]:
-    """One run's timing cells with their samples at the run's typical machine speed
-    derived (`bench.results.moments`: every timing cell of the run takes part)."""
-    adjusted, _ = with_moments(list(cells.values()))
-    return {item.cell.cell_id: item for item in adjusted}
+Place = tuple[str, str]  # backend, device: where a reference workload was measured
+
+
+def _clocks(cells_a: dict[str, StoredCell], cells_b: dict[str, StoredCell]
+            ) -> tuple[dict[Place, ReferenceClock], dict[Place, ReferenceClock]]:  # fmt: skip
+    """Each run's reference clocks by place, from the reference cells both runs have
+    (the same ids: the same workload version) with ok timings."""
+    shared = [
+        cid for cid in set(cells_a) & set(cells_b)
+        if is_reference(cells_a[cid].cell)
+        and all(c[cid].result.status == "ok" and c[cid].result.timing for c in (cells_a, cells_b))
+    ]  # fmt: skip
+    clocks: tuple[dict[Place, ReferenceClock], ...] = ({}, {})
+    for cells, found in zip((cells_a, cells_b), clocks, strict=True):
+        by_place: dict[Place, list[StoredCell]] = {}
+        for cid in sorted(shared):
+            item = cells[cid]
+            by_place.setdefault((item.cell.backend, item.cell.device), []).append(item)
+        for place, items in by_place.items():
+            timings = {item.cell.cell_id: item.result.timing for item in items}
+            found[place] = ReferenceClock.of(
+                {cid: t.rounds for cid, t in timings.items()},
+                {cid: t.stat_samples for cid, t in timings.items()},
+            )
+    return clocks
 
 
 def _compare_cell(
-    a: StoredCell, b: StoredCell, *, threshold: float, alpha: float
+    a: StoredCell,
+    b: StoredCell,
+    *,
+    threshold: float,
+    alpha: float,
+    clocks: tuple[ReferenceClock | None, ReferenceClock | None] = (None, None),
+    between_sd: float = 0.0,
 ) -> CellComparison:
     samples = [s.result.timing.round_samples if s.result.timing else () for s in (a, b)]
     missing = [
@@ -184,8 +248,62 @@ def _compare_cell(
     ]
     if missing:
         return CellComparison(a.cell.cell_id, a.cell.label, None, "; ".join(missing))
-    stats = compare_measurements(samples[0], samples[1], threshold=threshold, alpha=alpha)
-    return CellComparison(a.cell.cell_id, a.cell.label, stats)
+    raw = compare_measurements(samples[0], samples[1], threshold=threshold, alpha=alpha)
+    relative = [
+        clock.relative(s.result.timing.rounds, s.result.timing.stat_samples) if clock else None
+        for clock, s in zip(clocks, (a, b), strict=True)
+    ]
+    if relative[0] is None or relative[1] is None:
+        return CellComparison(a.cell.cell_id, a.cell.label, raw)
+    stats = compare_measurements(relative[0], relative[1], threshold=threshold, alpha=alpha,
+                                 between_sd=between_sd)  # fmt: skip
+    return CellComparison(a.cell.cell_id, a.cell.label, stats, raw=raw, basis=REFERENCE)
+
+
+@dataclass(frozen=True)
+class BetweenRuns:
+    """What moves between two runs that no round of either can show, as sds of log time.
+
+    ``cells``: how far a cell moves on its own relative to the reference, the robust
+    spread (1.4826 × MAD) of the cells' log B/A less their own sampling variance (from
+    their intervals). ``reference``: how uncertain the reference's own level is, the
+    variance of its cells' log B/A over their count (workloads feel the machine
+    differently: the two reference cells moved apart by up to 12% between runs here).
+    Every verdict relative to the reference adds both to its test and its interval.
+
+    >>> BetweenRuns.of([1.0] * 3, [0.01] * 3, [1.1, 1.1]).sd  # too few cells: reference only
+    0.0
+    >>> round(BetweenRuns.of([0.9, 1.0, 1.1, 1.0, 1.05, 0.95], [0.0] * 6, [1.0, 1.2]).sd, 3)
+    0.118
+    """
+
+    cells: float
+    reference: float
+    count: int
+
+    @property
+    def sd(self) -> float:
+        return float(np.hypot(self.cells, self.reference))
+
+    @classmethod
+    def of(cls, ratios: Sequence[float], own_sd: Sequence[float],
+           reference_ratios: Sequence[float]) -> BetweenRuns:  # fmt: skip
+        cells = 0.0
+        if len(ratios) >= MIN_CELLS_FOR_SHIFT:
+            logs = np.log(np.asarray(ratios, dtype=float))
+            spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs))))
+            own = float(np.median(np.square(own_sd)))
+            cells = float(np.sqrt(max(0.0, spread**2 - own)))
+        reference = 0.0
+        if len(reference_ratios) > 1:
+            logs = np.log(np.asarray(reference_ratios, dtype=float))
+            reference = float(np.sqrt(np.var(logs, ddof=1) / logs.size))
+        return cls(cells, reference, len(ratios))
+
+
+def _own_sd(stats: SampleComparison) -> float:
+    """A comparison's own sd of log B/A, from its 95% interval."""
+    return float(np.log(stats.ratio_high / stats.ratio_low)) / (2 * 1.96)
 
 
 def compare_runs(
@@ -218,19 +336,36 @@ def compare_runs(
             if opened is not given:
                 opened.close()
     shared = sorted(set(cells_a) & set(cells_b), key=lambda cid: cells_a[cid].cell.label)
-    compared = [
+    clocks_a, clocks_b = _clocks(cells_a, cells_b)
+
+    def compare(cid: str, between_sd: float = 0.0) -> CellComparison:
+        place = (cells_a[cid].cell.backend, cells_a[cid].cell.device)
+        return _compare_cell(cells_a[cid], cells_b[cid], threshold=threshold, alpha=alpha,
+                             clocks=(clocks_a.get(place), clocks_b.get(place)),
+                             between_sd=between_sd)  # fmt: skip
+
+    users = [cid for cid in shared if not is_reference(cells_a[cid].cell)]
+    compared = [compare(cid) for cid in users]
+    references = tuple(
         _compare_cell(cells_a[cid], cells_b[cid], threshold=threshold, alpha=alpha)
         for cid in shared
-    ]
-    ratios = [c.stats.ratio for c in compared if c.stats is not None]
+        if is_reference(cells_a[cid].cell)
+    )
+    relative = [c.stats for c in compared if c.basis == REFERENCE]
+    between = None
+    if relative:
+        between = BetweenRuns.of([s.ratio for s in relative], [_own_sd(s) for s in relative],
+                                 [c.stats.ratio for c in references if c.stats])  # fmt: skip
+        compared = [compare(cid, between.sd) for cid in users]
+    ratios = [c.raw_stats.ratio for c in compared if c.raw_stats is not None]
     shift = CommonShift.of(ratios) if len(ratios) >= MIN_CELLS_FOR_SHIFT else None
-    if shift is not None and shift.beyond(threshold):  # relative verdicts only then shown
-        typical_a, typical_b = _at_typical_speed(cells_a), _at_typical_speed(cells_b)
+    on_reference = any(c.basis == REFERENCE for c in compared)
+    if shift is not None and shift.beyond(threshold) and not on_reference:
         compared = [
             _relative(
                 c,
-                typical_a[c.cell_id],
-                typical_b[c.cell_id],
+                cells_a[c.cell_id],
+                cells_b[c.cell_id],
                 shift.ratio,
                 threshold=threshold,
                 alpha=alpha,
@@ -245,12 +380,19 @@ def compare_runs(
         alpha=alpha,
         cells=tuple(compared),
         env_differences=tuple(env_differences(info_a.env, info_b.env)),
-        only_in_a=len(set(cells_a) - set(cells_b)),
-        only_in_b=len(set(cells_b) - set(cells_a)),
+        only_in_a=len(_users(cells_a, set(cells_a) - set(cells_b))),
+        only_in_b=len(_users(cells_b, set(cells_b) - set(cells_a))),
         machine_a=machine_a,
         machine_b=machine_b,
         shift=shift,
+        references=references,
+        between=between,
     )
+
+
+def _users(cells: dict[str, StoredCell], ids: set[str]) -> set[str]:
+    """The ids that are not the reference workload's."""
+    return {cid for cid in ids if not is_reference(cells[cid].cell)}
 
 
 def _relative(
@@ -302,6 +444,8 @@ def render_comparison(comparison: Comparison) -> str:
         "them; 2,000 resamples, fixed seed)."
     )
     parts.append(_counts(comparison))
+    if comparison.references:
+        parts.append(_reference_sentence(comparison))
     shift = comparison.shift
     if shift is not None:
         canary = _canary_ratio(comparison)
@@ -311,7 +455,7 @@ def render_comparison(comparison: Comparison) -> str:
             f"{format_ratio(shift.low, digits=3)}–{format_ratio(shift.high, digits=3)} over "
             f"cells){canary}."
         )
-        if shift.beyond(comparison.threshold):
+        if shift.beyond(comparison.threshold) and not comparison.on_reference:
             verdicts = [c.relative.verdict for c in comparison.cells if c.relative is not None]
             relative = ", ".join(
                 f"{verdicts.count(v)} {v}" for v in (SLOWER, FASTER, INCONCLUSIVE, SAME)
@@ -336,6 +480,40 @@ def render_comparison(comparison: Comparison) -> str:
     if comparison.cells:
         parts.append(table(*_rows(comparison), left=1))
     return "\n\n".join(parts) + "\n"
+
+
+def _reference_sentence(comparison: Comparison) -> str:
+    """What the reference workload measured, and what the verdicts are relative to."""
+    moved = "; ".join(
+        f"{cell.label}: B/A {format_ratio(cell.stats.ratio, digits=3)} "
+        f"({format_ratio(cell.stats.ratio_low, digits=3)}–"
+        f"{format_ratio(cell.stats.ratio_high, digits=3)})"
+        for cell in comparison.references
+        if cell.stats is not None
+    )
+    on = comparison.on_reference
+    text = (
+        f"**Reference workload** (fixed plain-Keras cells sampled in every sweep, beside "
+        f"the cells; `bench.spec.reference`): {moved or 'not measured in both runs'}. "
+    )
+    if on:
+        text += (
+            f"The verdicts of {on} of {len(comparison.cells)} cells are on their step time "
+            "*relative to the reference's in the same round*: the machine's speed cancels, "
+            "a change of the code does not (the *B/A raw* column is before that)."
+        )
+        between = comparison.between
+        if between is not None:
+            text += (
+                " What no round shows is in every such test and interval too: cells moved on "
+                f"their own between the runs by sd {between.cells:.3f} of log time beyond "
+                f"their rounds' scatter (the spread of their {between.count} ratios), and the "
+                f"reference's own level is uncertain by sd {between.reference:.3f} (its "
+                "cells' ratios disagree)."
+            )
+    else:
+        text += "No verdict could be made relative to it: they are on the raw samples."
+    return text
 
 
 def _canary_ratio(comparison: Comparison) -> str:
@@ -368,22 +546,29 @@ def _counts(comparison: Comparison) -> str:
 
 
 def _rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    headers = ["cell", "A median", "B median", "B/A", "95% CI", "p", "rounds", "verdict"]
-    relative = comparison.shift is not None and comparison.shift.beyond(comparison.threshold)
+    on_reference = bool(comparison.on_reference)
+    ratio = ["B/A raw", "B/A vs reference"] if on_reference else ["B/A"]
+    headers = ["cell", "A median", "B median", *ratio, "95% CI", "p", "rounds", "verdict"]
+    relative = (comparison.shift is not None and comparison.shift.beyond(comparison.threshold)
+                and not on_reference)  # fmt: skip
     if relative:
         headers += ["B/A vs shift", "verdict vs shift"]
     rows = []
     for cell in comparison.cells:
-        s = cell.stats
+        s, raw = cell.stats, cell.raw_stats
         if s is None:
-            rows.append([cell.label, *[MISSING] * 6, f"{NOT_COMPARED} ({cell.note})"]
+            rows.append([cell.label, *[MISSING] * (5 + len(ratio)),
+                         f"{NOT_COMPARED} ({cell.note})"]
                         + [MISSING] * (2 * relative))  # fmt: skip
             continue
+        ratios = [format_ratio(raw.ratio, digits=3)]
+        if on_reference:
+            ratios.append(format_ratio(s.ratio, digits=3) if cell.basis == REFERENCE else MISSING)
         row = [
             cell.label,
-            format_seconds(s.median_a),
-            format_seconds(s.median_b),
-            format_ratio(s.ratio, digits=3),
+            format_seconds(raw.median_a),
+            format_seconds(raw.median_b),
+            *ratios,
             f"{format_ratio(s.ratio_low, digits=3)}–{format_ratio(s.ratio_high, digits=3)}",
             format_p_value(None if is_missing(s.p_value) else s.p_value),
             f"{s.rounds_a} / {s.rounds_b}",

@@ -31,6 +31,7 @@ from bench.results.rows import (
     peak_flops_by_device,
 )
 from bench.results.store import RunInfo, Store, StoredCell
+from bench.spec.reference import is_reference
 
 SHAPE_SEPARATOR = " @ "  # between knobs JSON and input shape in a capacity key
 
@@ -47,6 +48,7 @@ class RunData:
     curves: pd.DataFrame
     canaries: tuple[dict[str, Any], ...] = ()  # the canary and machine readings, in order
     moments: MomentModel = NONE  # the machine's speed at each sample's moment
+    references: tuple[StoredCell, ...] = ()  # the reference workload's cells (not in cells)
 
 
 def open_store(store: Store | str | Path) -> Store:
@@ -71,8 +73,8 @@ def load_run(store: Store, run_id: str) -> RunData:
     """
     run = store.run(run_id)
     probes = store.probes(run.run_id)
-    adjusted, moments = with_moments(store.cells(run.run_id))
-    stored = tuple(adjusted)
+    adjusted, moments = with_moments(store.cells(run.run_id))  # the reference takes part
+    stored = tuple(item for item in adjusted if not is_reference(item.cell))
     peaks = peak_flops_by_device(probes)
     family = _family_namer(stored)
     shapes_by_block: dict[str, set[str]] = {}
@@ -110,6 +112,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         fits=pd.DataFrame(fit_records, columns=[*FIT_COLUMNS, *fit_extra]),
         canaries=tuple(store.canaries(run.run_id)),
         moments=moments,
+        references=tuple(item for item in adjusted if is_reference(item.cell)),
         curves=pd.DataFrame(
             curve_records,
             columns=[

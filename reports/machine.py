@@ -1,6 +1,6 @@
 """Was the machine quiet while a run measured? The canary and the CPU counters say.
 
-The runner times a fixed reference workload (the canary) before every round and at the
+The runner times a fixed matmul chain (the canary) before every round and at the
 end, and reads the machine's CPU counters beside it (`bench.orchestrate.machine`). A run
 is **busy** when other processes took more than :data:`BUSY_FOREIGN_CORES` cores on
 average while blockbench measured (its worker uses every core, so any foreign load
@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from bench.results.moments import NEIGHBOURS, NONE, MomentModel
+from bench.results.store import StoredCell
 from reports.markdown import table
 from reports.units import format_percent, format_seconds
 
@@ -157,17 +158,55 @@ def moments_sentence(moments: MomentModel) -> str:
         "speed). Each cell's median, its 95% interval and its spreads are taken at the "
         "run's typical speed with that wander removed, so cells of this run compare at "
         "the precision of their own noise. The run's mean speed is not removed: another "
-        "run can differ by it in every cell, which `blockbench compare` names (*common "
-        "shift*). The raw samples are kept; the export has both medians (`step_s_median`, "
-        "`step_s_median_raw`)."
+        "run can differ by it in every cell, which `blockbench compare` takes out by "
+        "measuring each cell against the reference workload (below). The raw samples are "
+        "kept; the export has both medians (`step_s_median`, `step_s_median_raw`)."
     )
 
 
-def machine_section(canaries: Sequence[dict[str, Any]], moments: MomentModel = NONE) -> str:
-    """The verdict, the moment model, and the canary's readings as a table (one row per
-    reading)."""
+def reference_sentence(references: Sequence[StoredCell]) -> str:
+    """What the reference workload measured in the run, in a sentence ('' without one).
+
+    >>> reference_sentence(())
+    ''
+    """
+    measured = [r for r in references if r.result.status == "ok" and r.result.timing]
+    if not references:
+        return ""
+    if not measured:
+        reasons = "; ".join(f"{r.cell.pass_}: {r.result.reason}" for r in references)
+        return f"**The reference workload** was not measured ({reasons})."
+    parts = []
+    for item in measured:
+        timing = item.result.timing
+        rounds = [float(np.median(r)) for r in timing.round_samples]
+        spread = (max(rounds) / min(rounds) - 1) if len(rounds) > 1 else 0.0
+        pooled = np.concatenate([np.asarray(r) for r in timing.stat_samples])
+        parts.append(
+            f"{item.cell.pass_} {format_seconds(float(np.median(pooled)))} per step "
+            f"({len(timing.samples_s)} samples in {len(rounds)} rounds; raw round "
+            f"medians {format_percent(spread)} apart)"
+        )
+    return (
+        "**The reference workload** (fixed plain-Keras cells, `bench.spec.reference`, "
+        "sampled in every sweep beside the cells): " + "; ".join(parts) + ". It is what "
+        "`blockbench compare` measures each cell against, round by round, so that a "
+        "change of the machine's speed between two runs cancels and a change of the code "
+        "does not. It is left out of the block tables."
+    )
+
+
+def machine_section(
+    canaries: Sequence[dict[str, Any]],
+    moments: MomentModel = NONE,
+    references: Sequence[StoredCell] = (),
+) -> str:
+    """The verdict, the moment model, the reference workload, and the canary's readings
+    as a table (one row per reading)."""
     verdict = MachineVerdict.from_canaries(canaries)
     parts = [verdict.sentence(), moments_sentence(moments)]
+    if references:
+        parts.append(reference_sentence(references))
     if canaries:
         headers = ["#", "when", "round", "canary step", "vs first", "foreign cores",
                    "steal", "load (1 min)"]  # fmt: skip

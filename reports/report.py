@@ -80,7 +80,7 @@ def render_report(data: RunData, plot_dir: Path, *, out_dir: str | Path | None =
         "## Summary",
         summary_section(views),
         "## Machine state",
-        machine_section(data.canaries, data.moments),
+        machine_section(data.canaries, data.moments, data.references),
         "## Environment",
         environment_section(data.run.env, data.probes),
         *_backends(data),
@@ -134,6 +134,10 @@ def run_line(run: RunInfo, data: RunData) -> str:
     statuses = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "skipped"))
     started = dt.datetime.fromtimestamp(run.created_at, tz=dt.timezone.utc)
     state = "finished" if run.finished_at is not None else "unfinished"
+    if data.references:
+        measured = sum(r.result.status == "ok" for r in data.references)
+        statuses += (f"; and {len(data.references)} of the reference workload, "
+                     f"{measured} measured")  # fmt: skip
     return (
         f"Run `{run.run_id}`: {run.done_cells} of {run.total_cells} cells done ({statuses}); "
         f"started {started:%Y-%m-%d %H:%M} UTC, {state}."

@@ -211,8 +211,11 @@ def compare_measurements(
     *,
     threshold: float = 0.10,
     alpha: float = 0.002,
+    between_sd: float = 0.0,
 ) -> SampleComparison:
-    """Compare two measurements given as samples grouped by round (see the module doc).
+    """Compare two measurements given as samples grouped by round (see the module doc);
+    ``between_sd``: variance between runs that the rounds cannot show
+    (`bench.results.stats.compare_rounds`).
 
     Drift that moves whole rounds is not evidence: here B's rounds sit 4.5% above A's,
     within the spread of A's own rounds, and each round's samples are tight. Pooled,
@@ -236,7 +239,7 @@ def compare_measurements(
         flat = compare_samples(sum(groups_a, []), sum(groups_b, []), threshold=threshold,
                                alpha=alpha)  # fmt: skip
         return replace(flat, rounds_a=len(groups_a), rounds_b=len(groups_b))
-    result = compare_rounds(groups_a, groups_b)
+    result = compare_rounds(groups_a, groups_b, between_sd=between_sd)
     if not is_beyond_threshold(result.ratio, threshold):
         verdict = SAME
     elif result.p_value < alpha:

@@ -1,4 +1,4 @@
-"""The canary: a fixed reference workload timed at the start of a run, between its
+"""The canary: a fixed matmul chain timed at the start of a run, between its
 rounds and at its end. It never changes with the config, so its drift within a run says
 how much the machine itself moved; a run whose canary moved by more than 10% is marked
 busy in its report and in ``compare``.

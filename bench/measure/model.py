@@ -2,7 +2,8 @@
 
 Fixed, so anyone can rebuild exactly what a cell measured:
 ``keras.Input(input_shape) -> block -> GlobalAveragePooling1D/2D when the block's
-output still has time or spatial axes -> Dense(num_classes)`` (logits).
+output still has time or spatial axes -> Dense(num_classes)`` (logits). The reference
+workload's cells (`bench.spec.reference`) are built by `bench.measure.reference_model`.
 
 >>> from bench.spec.cell import Cell
 >>> model = build_model(Cell("dense", (("units", 8),), (4,), 2, "train"))  # doctest: +SKIP
@@ -13,7 +14,9 @@ from __future__ import annotations
 import keras
 
 import blocks
+from bench.measure import reference_model
 from bench.spec.cell import Cell
+from bench.spec.reference import is_reference
 
 NUM_CLASSES = 10
 
@@ -55,8 +58,10 @@ def build_model(
     ``fixed_batch`` pins the batch dimension (timing cells: no partial batch, no
     recompiles under XLA).
     """
-    shape = tuple(input_shape or cell.input_shape)
     batch = cell.batch_size if fixed_batch else None
+    if is_reference(cell):  # the fixed workload, built apart from blocks/
+        return reference_model.build(batch_size=batch, num_classes=num_classes)
+    shape = tuple(input_shape or cell.input_shape)
     inputs = keras.Input(shape=shape, batch_size=batch, name="inputs")
     block = blocks.build(cell.block, **cell.knob_dict)
     x = block(inputs)
@@ -84,6 +89,8 @@ def make_loss() -> keras.losses.Loss:
 def model_costs(cell: Cell, *, num_classes: int = NUM_CLASSES) -> tuple[int, int, int]:
     """(params total, params trainable, forward FLOPs per sample) of the model under test,
     from the closed forms in ``blocks.cost`` plus the head."""
+    if is_reference(cell):
+        return reference_model.model_costs(num_classes)
     knobs = cell.knob_dict
     shape = tuple(cell.input_shape)
     block_params = blocks.cost.params(cell.block, shape, **knobs)

@@ -48,11 +48,12 @@ import psutil
 
 from bench.orchestrate.env import fingerprint
 from bench.orchestrate.machine import CpuCounters, machine_state
-from bench.results.records import CellResult, Reply, assemble
+from bench.results.records import CellResult, Reply, assemble, joined
 from bench.results.store import Store
 from bench.spec.backends import DEFAULT_BACKEND, installed, missing_reason
 from bench.spec.cell import TIMING_PASSES, Cell
 from bench.spec.config import RunSettings, Spec
+from bench.spec.reference import is_reference
 
 READY_TIMEOUT_S = 180.0
 LOG_TAIL_CHARS = 3000
@@ -386,6 +387,9 @@ class _Session:
         backends_used = sorted({c.backend for c in missing}, key=lambda b: b != DEFAULT_BACKEND)
         self.reference_backend = backends_used[0] if backends_used else DEFAULT_BACKEND
         self.stored = self.store.rounds(run_id)  # cell id -> round -> reply (resume)
+        # a reference cell's round so far, from the round's earlier blocks (joined by
+        # `_store_round`); a resumed round starts afresh
+        self.earlier_blocks: dict[tuple[str, int], dict[str, Any]] = {}
         self.final: set[str] = set()  # cells recorded whole during this session
         self.worker: Worker | None = None
         self.worker_bfc = False
@@ -433,7 +437,10 @@ class _Session:
         if self.settings.canary:
             self._canary("before round", round_)
         position = 0
-        for block in visit_blocks(cells, self.settings.visits):
+        references = [c for c in cells if is_reference(c)]
+        cells = [c for c in cells if not is_reference(c)]
+        for index, block in enumerate(visit_blocks(cells, self.settings.visits)):
+            block = with_references(block, references, f"{self.settings.seed}:{round_}:{index}")
             kept: list[tuple[Cell, Reply]] = []
             for cell in block:
                 position += 1
@@ -458,10 +465,17 @@ class _Session:
                 for cell, reply in self._revisit(kept, round_):
                     self._store_round(cell, round_, reply)  # replaces the first visit's
                     self._tick(cell, None)
+            for cell, _ in kept:  # a reference's samples of the next block join these
+                if is_reference(cell) and round_ in self.stored.get(cell.cell_id, {}):
+                    self.earlier_blocks[(cell.cell_id, round_)] = self.stored[cell.cell_id][round_]
 
     def _store_round(self, cell: Cell, round_: int, reply: Reply) -> None:
-        self.store.record_round(self.run_id, cell, round_, asdict(reply))
-        self.stored.setdefault(cell.cell_id, {})[round_] = asdict(reply)
+        stored = asdict(reply)
+        earlier = self.earlier_blocks.get((cell.cell_id, round_))
+        if earlier is not None and reply.status == "ok":  # the reference, in a later block
+            stored = asdict(joined(Reply.from_dict(earlier), reply))
+        self.store.record_round(self.run_id, cell, round_, stored)
+        self.stored.setdefault(cell.cell_id, {})[round_] = stored
 
     def _revisit(self, kept: list[tuple[Cell, Reply]], round_: int) -> list[tuple[Cell, Reply]]:
         """Visits 2.. of a block's cells, each visit a sweep over the block in a new
@@ -532,7 +546,9 @@ class _Session:
             if cell.profile:
                 self._close_worker()  # its profile shows only its own memory
             start = time.perf_counter()
-            extras = self._ask(cell, {"op": "extras", "cell": cell.to_dict()}, bfc=True)
+            extras = None  # the reference workload needs no memory, profile or XLA check
+            if not is_reference(cell):
+                extras = self._ask(cell, {"op": "extras", "cell": cell.to_dict()}, bfc=True)
             if cell.profile:
                 self._close_worker()
             self.done_units += 1
@@ -664,7 +680,7 @@ class _Session:
         self.store.set_probe(self.run_id, device, probe.get("peak_flops"), probe)
 
     def _canary(self, when: str, round_: int) -> None:
-        """Time the fixed reference workload, with the machine's state since the last one."""
+        """Time the canary (a fixed matmul chain), with the machine's state since the last one."""
         worker = self._worker(bfc=False, counted=False)
         start = time.perf_counter()
         detail: dict[str, Any] = {"when": when, "round": round_}
@@ -764,6 +780,27 @@ def visit_blocks(cells: Sequence[Cell], visits: int) -> list[list[Cell]]:
         else:
             blocks.append([cell])
     return blocks
+
+
+def with_references(block: Sequence[Cell], references: Sequence[Cell], seed: str) -> list[Cell]:
+    """A visit block with the reference cells of its backends and devices inserted at
+    places drawn from ``seed``, each among its backend's cells (a backend's cells run
+    in one worker, one after another): every block samples the reference beside them.
+
+    >>> from bench.spec.reference import reference_cells
+    >>> cells = [Cell("dense", (("units", u),), (4,), 2, "train") for u in range(1, 5)]
+    >>> mixed = with_references(cells, reference_cells(cells), "0:1:0")
+    >>> len(mixed), sorted(c.block for c in mixed).count("reference")
+    (6, 2)
+    """
+    mixed = list(block)
+    rng = random.Random(seed)
+    for reference in references:
+        # among the cells of its backend, which run in one worker one after another
+        span = [i for i, c in enumerate(mixed) if c.backend == reference.backend]
+        if any(mixed[i].device == reference.device for i in span):
+            mixed.insert(rng.randint(span[0], span[-1] + 1), reference)
+    return mixed
 
 
 def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 STATUSES = ("ok", "failed", "skipped")
@@ -165,6 +165,33 @@ class Reply:
             extras=CellExtras.from_dict(data["extras"]) if data.get("extras") else None,
             warnings=tuple(data.get("warnings", ())),
         )
+
+
+def joined(earlier: Reply, later: Reply) -> Reply:
+    """One round of a cell sampled in two visit blocks (the reference workload is
+    sampled in every block): ``later``'s reply with ``earlier``'s samples, warm-ups,
+    start times and visits before its own, and the first block's compile.
+
+    >>> first = Reply("ok", round=RoundResult(1, 7, 3, 0.0, compile_s=0.5, samples_s=(1.0,),
+    ...                                       sampled_at=(10.0,)))
+    >>> second = Reply("ok", round=RoundResult(1, 7, 40, 9.0, compile_s=0.1, samples_s=(2.0,),
+    ...                                        sampled_at=(50.0,)))
+    >>> both = joined(first, second).round
+    >>> both.samples_s, both.sampled_at, both.visits, both.compile_s, both.position
+    ((1.0, 2.0), (10.0, 50.0), 2, 0.5, 3)
+    """
+    a, b = earlier.round, later.round
+    if a is None or b is None or not a.ok:
+        return later
+    timed = a.timed and b.timed
+    round_ = replace(
+        a,
+        samples_s=a.samples_s + b.samples_s,
+        warmup_s=a.warmup_s + b.warmup_s,
+        visits=a.visits + b.visits,
+        sampled_at=a.sampled_at + b.sampled_at if timed else (),
+    )
+    return replace(later, round=round_)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ expected.
 ... batch_size = 4
 ... pass = "forward"
 ... ''', source="inline.toml")
->>> [c.label for c in spec.cells]
+>>> [c.label for c in spec.cells][:2]
 ['dense units=8 b4 forward cpu', 'dense units=16 b4 forward cpu']
+>>> [(c.block, c.pass_) for c in spec.cells][2:]  # the reference workload's cells
+[('reference', 'forward'), ('reference', 'train')]
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import Any
 
 from bench.spec.backends import BACKENDS, DEFAULT_BACKEND
 from bench.spec.cell import DEVICES, PASSES, UNTIL, Cell, FitSettings, freeze
+from bench.spec.reference import BLOCK as REFERENCE_BLOCK
+from bench.spec.reference import reference_cells
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,8 +46,9 @@ else:  # pragma: no cover
 # Bump when what a cell measures changes (a resumed run never mixes two methods).
 # 2: XLA cells compile the step; 3: rounds in fresh processes; 4: a round's first revisit
 # discards a warm-up sample (its first call after the block was built ran slow); 5: every
-# sample keeps its start time, so its moment's machine speed can be taken out
-MEASUREMENT_VERSION = 5
+# sample keeps its start time, so its moment's machine speed can be taken out; 6: the
+# reference workload is sampled in every sweep, beside the cells
+MEASUREMENT_VERSION = 6
 # Settings that change what is captured beside the measurements, not the measurements.
 _UNHASHED_SETTINGS = ("profile", "profile_steps")
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
@@ -76,7 +81,8 @@ class RunSettings:
     xla_check: bool = True  # XLA cells compare their outputs with the non-XLA forward
     memory: bool = True  # allocator and RSS peaks per cell (in the extras phase)
     memory_steps: int = 3  # steps run after compile while the peak is tracked
-    canary: bool = True  # a fixed reference workload at the start, between rounds, at the end
+    canary: bool = True  # a fixed matmul chain at the start, between rounds, at the end
+    reference: bool = True  # fixed reference cells in every sweep (`bench.spec.reference`)
     profile: bool = False  # TensorBoard profile for every cell (or per matrix table)
     profile_steps: int = 3
     tf32: bool = False  # TF32 on GPU; pinned off by default and recorded
@@ -169,6 +175,8 @@ def loads(text: str, *, source: str = "<config>", name: str = "config") -> Spec:
         seen[cell.cell_id] = cell
     if errors:
         raise ConfigError("\n".join(dict.fromkeys(errors)))
+    if settings.reference:
+        cells.extend(reference_cells(cells))
     return Spec(source=source, name=name, settings=settings, cells=tuple(cells), text=text)
 
 
@@ -213,6 +221,12 @@ def _expand(table: Any, where: str, settings: RunSettings, errors: list[str]) ->
     block = table.get("block")
     if not isinstance(block, str):
         errors.append(f"{where}: block: expected a block name, one of {sorted(blocks.BLOCKS)}")
+        return []
+    if block == REFERENCE_BLOCK:
+        errors.append(
+            f"{where}: block: {block!r} is the reserved name of blockbench's "
+            "reference workload; it is measured with every run ([run] reference)"
+        )
         return []
     if block not in blocks.BLOCKS:
         errors.append(_unknown(where, "block", block, blocks.BLOCKS))

@@ -18,7 +18,7 @@ Requests, one reply each:
 - ``{"op": "fit_group", "cells": [...]}``: the seeds of one fit configuration, trained
   together; reply ``{"op": "results", "results": [...]}``, one per cell, in order;
 - ``{"op": "probe", "device": "cpu"}``: the peak-FLOP probe;
-- ``{"op": "canary"}``: the fixed reference workload (`bench.measure.canary`);
+- ``{"op": "canary"}``: the canary, a fixed matmul chain (`bench.measure.canary`);
 - ``{"op": "exit"}``.
 
 The first line the worker writes is ``{"op": "ready", ...}``. The backend is

@@ -13,6 +13,7 @@ from bench.results.records import CellResult
 from bench.results.store import Store, StoredCell, store_path
 from bench.spec.cell import Cell
 from bench.spec.config import ConfigError, RunSettings, loads
+from bench.spec.reference import is_reference
 from reports.backends import backend_section
 from tests.records import timing_result
 
@@ -32,7 +33,10 @@ xla = true
 
 def test_the_backend_axis_expands_and_names_its_cells():
     spec = loads(MATRIX, source="b.toml")
-    labels = sorted(c.label for c in spec.cells)
+    labels = sorted(c.label for c in spec.cells if not is_reference(c))
+    references = sorted((c.backend, c.pass_) for c in spec.cells if is_reference(c))
+    assert references == [("jax", "forward"), ("jax", "train"),
+                          ("tensorflow", "forward"), ("tensorflow", "train")]  # fmt: skip
     assert labels == [
         "dense units=4 b2 train cpu jax jit",
         "dense units=4 b2 train cpu xla",
@@ -44,7 +48,7 @@ def test_the_backend_axis_expands_and_names_its_cells():
     # a TensorFlow cell's identity has no backend key, so ids from before the axis hold
     assert "backend" not in tf_cell.identity() and jax_cell.identity()["backend"] == "jax"
     assert Cell.from_dict(jax_cell.to_dict()) == jax_cell
-    assert len({c.cell_id for c in spec.cells}) == 4
+    assert len({c.cell_id for c in spec.cells}) == 4 + 4  # the reference per backend too
 
 
 def test_bad_backends_are_refused_before_anything_runs():

@@ -13,6 +13,7 @@ import pytest
 from bench.results.rows import CELL_COLUMNS
 from bench.results.store import Store, store_path
 from bench.spec.config import load
+from bench.spec.reference import is_reference
 from blockbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,9 @@ def test_smoke_run_measures_every_cell(smoke):
     out, run, cells, done = smoke
     spec = load("smoke")
     assert set(cells) == {c.cell_id for c in spec.cells}
+    references = [c for c in spec.cells if is_reference(c)]
+    cpu = [c.pass_ for c in references if c.device == "cpu"]
+    assert cpu == ["forward", "train"]  # measured with every run (GPU ones skipped here)
     assert run.finished_at is not None and run.env["cores"] > 0
     for stored in cells.values():
         cell, result = stored.cell, stored.result
@@ -64,6 +68,10 @@ def test_smoke_run_measures_every_cell(smoke):
         # each sample lasted at least the configured minimum (K was calibrated)
         assert min(timing.samples_s) * timing.steps_per_sample >= 0.5 * spec.settings.min_sample_s
         assert timing.compile_s > 0 and timing.build_s > 0
+        if is_reference(cell):  # sampled in every sweep; no extras
+            assert timing.fit_step_s is None and timing.memory is None
+            assert all(r.timed for r in timing.rounds)
+            continue
         assert timing.fit_step_s > 0
         assert timing.memory.peak_bytes > 0
         if cell.xla:

@@ -3,10 +3,16 @@
 import pytest
 
 from bench.spec.config import ConfigError, RunSettings, load, loads, preset_names
+from bench.spec.reference import is_reference
 
 
 def expand(text):
     return loads(text, source="test.toml")
+
+
+def matrix_cells(spec):
+    """The cells the config's matrix lists (the reference workload's left out)."""
+    return [c for c in spec.cells if not is_reference(c)]
 
 
 BASE = """
@@ -22,7 +28,7 @@ def test_list_valued_keys_are_axes_in_order():
         BASE + 'filters = [16, 32]\npass = ["forward", "train"]\nxla = [false, true]\n'
         'exclude = [{pass = "forward", xla = true}]\n'
     )
-    assert [c.label for c in spec.cells] == [
+    assert [c.label for c in matrix_cells(spec)] == [
         "conv filters=16 b32 forward cpu",
         "conv filters=16 b32 train cpu",
         "conv filters=16 b32 train cpu xla",
@@ -42,9 +48,32 @@ units = [[64, 32], 16]
 batch_size = [8, 16]
 pass = "train"
 """)
-    assert len(spec.cells) == 8
-    assert {c.knob_dict["units"] for c in spec.cells} == {(64, 32), 16}
-    assert {c.input_shape for c in spec.cells} == {(10,), (20,)}
+    cells = matrix_cells(spec)
+    assert len(cells) == 8
+    assert {c.knob_dict["units"] for c in cells} == {(64, 32), 16}
+    assert {c.input_shape for c in cells} == {(10,), (20,)}
+
+
+def test_the_reference_workload_is_added_once_per_backend_and_device_unless_turned_off():
+    matrix = BASE + 'filters = [4, 8]\ndevice = ["cpu", "gpu"]\n'
+    spec = expand(matrix)
+    references = [c for c in spec.cells if is_reference(c)]
+    assert [(c.device, c.pass_, c.xla) for c in references] == [
+        ("cpu", "forward", False), ("cpu", "train", False),
+        ("gpu", "forward", False), ("gpu", "train", False),
+    ]  # fmt: skip
+    assert len(spec.cells) == 8 + 4
+    off = expand("[run]\nreference = false\n" + matrix)
+    assert not any(is_reference(c) for c in off.cells) and len(off.cells) == 8
+    assert off.config_hash != spec.config_hash
+    fits_only = expand(FIT.format(block="dense", knobs="units = 8", passes='"fit"',
+                                  dataset="digits"))  # fmt: skip
+    assert not any(is_reference(c) for c in fits_only.cells)  # nothing timed: no reference
+
+
+def test_a_matrix_may_not_use_the_reference_block_name():
+    with pytest.raises(ConfigError, match="'reference' is the reserved name"):
+        expand('[[matrix]]\nblock = "reference"\ninput_shape = [4]\npass = "train"\n')
 
 
 def test_cell_ids_are_stable_across_loads():
@@ -58,7 +87,8 @@ def test_cell_ids_are_stable_across_loads():
 def test_run_settings_are_read():
     spec = expand("[run]\nrepeats = 9\nmin_sample_s = 1\nprofile = true\n" + BASE + "filters = 4\n")
     assert spec.settings.repeats == 9 and spec.settings.min_sample_s == 1.0
-    assert all(c.profile for c in spec.cells)
+    assert all(c.profile for c in matrix_cells(spec))
+    assert not any(c.profile for c in spec.cells if is_reference(c))  # never profiled
 
 
 FIT = (

@@ -16,6 +16,7 @@ import pytest
 from bench.orchestrate.runner import Runner, RunnerError, round_order, shard
 from bench.results.store import Store, store_path
 from bench.spec.config import loads
+from bench.spec.reference import is_reference
 
 PLUGIN = str(Path(__file__).resolve().parent.parent / "plugins" / "fault_blocks.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,7 @@ STUB = "tests.stub_worker"
 
 RUN = """
 [run]
+reference = false
 repeats = 2
 warmup = 0
 min_sample_s = 0.01
@@ -107,6 +109,31 @@ def test_rounds_run_in_fresh_workers_in_a_recorded_shuffled_order(tmp_path):
     canaries = store.canaries(run_id)
     assert [c["when"] for c in canaries] == ["before round"] * 3 + ["end"]
     assert "machine" not in canaries[0] and all("machine" in c for c in canaries[1:])
+
+
+def test_the_reference_is_sampled_in_every_visit_block_and_its_blocks_join_per_round(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("bench.orchestrate.runner.VISIT_BLOCK", 3)  # 7 cells: 3 blocks
+    text = fault_config(["ok"] * 7).replace("reference = false", "reference = true\nvisits = 2")
+    spec, store, run_id, summary = run_spec(tmp_path, text)
+    stored = {s.cell.cell_id: s for s in store.cells(run_id)}
+    references = [s for s in stored.values() if is_reference(s.cell)]
+    assert [s.cell.pass_ for s in references] == ["forward", "train"]
+    assert all(s.result.status == "ok" for s in stored.values())
+    others = [s for s in stored.values() if not is_reference(s.cell)]
+    for reference in references:
+        timing = reference.result.timing
+        assert [r.round for r in timing.rounds] == [1, 2, 3]
+        for round_ in timing.rounds:
+            # 3 blocks x 2 visits x (3 samples on the first visit, 2 on the second)
+            assert round_.visits == 3 * 2 and len(round_.samples_s) == 3 * (3 + 2)
+            assert round_.timed and list(round_.sampled_at) == sorted(round_.sampled_at)
+            cells = [r for s in others for r in s.result.timing.rounds if r.round == round_.round]
+            first = min(min(r.sampled_at) for r in cells)
+            last = max(max(r.sampled_at) for r in cells)
+            assert round_.sampled_at[0] <= first + 1.0 and round_.sampled_at[-1] >= last - 1.0
+    assert all(len(s.result.timing.rounds[0].samples_s) == 3 + 2 for s in others)
 
 
 def test_a_worker_killed_from_outside_fails_only_its_cell(tmp_path):

@@ -9,7 +9,9 @@ import pytest
 from bench.results.records import CellCosts, CellResult, RoundResult, TimingResult
 from bench.results.store import Store
 from bench.spec.cell import Cell
-from reports.compare import compare_runs, render_comparison
+from bench.spec.reference import is_reference, reference_cells
+from reports import compare as compare_module
+from reports.compare import REFERENCE, compare_runs, render_comparison
 from reports.significance import (
     compare_measurements,
     compare_samples,
@@ -317,15 +319,15 @@ def test_failed_cell_is_not_compared(run_a: Store, tmp_path: Path) -> None:
 
 
 def _swept_run(path: Path, run_id: str, cells: list[Cell], level: dict[Cell, float], *,
-               seed: int, timed: bool) -> Store:  # fmt: skip
-    """A run as the runner makes it: 3 rounds of 12 sweeps, each sweep visiting every cell
+               seed: int, timed: bool, count: int = 3) -> Store:  # fmt: skip
+    """A run as the runner makes it: ``count`` rounds of 12 sweeps, each sweep visiting every cell
     once in a shuffled order 0.06 s apart; the machine's speed is one factor per sweep,
     shared by every cell (sd 0.15 of log time, as measured here), each sample has its own
     noise (sd 0.05). ``timed``: the samples keep their start times."""
     rng = np.random.default_rng(seed)
-    samples = {c: [[], [], []] for c in cells}
-    starts = {c: [[], [], []] for c in cells}
-    for round_ in range(3):
+    samples = {c: [[] for _ in range(count)] for c in cells}
+    starts = {c: [[] for _ in range(count)] for c in cells}
+    for round_ in range(count):
         for sweep in range(12):
             speed = rng.normal(0.0, 0.15)
             for slot, index in enumerate(rng.permutation(len(cells))):
@@ -341,7 +343,7 @@ def _swept_run(path: Path, run_id: str, cells: list[Cell], level: dict[Cell, flo
             RoundResult(r + 1, 100 + r, 0, 0.0, steps_per_sample=10,
                         samples_s=tuple(samples[cell][r]),
                         sampled_at=tuple(starts[cell][r]) if timed else ())
-            for r in range(3)
+            for r in range(count)
         ]  # fmt: skip
         timing = TimingResult.assemble(CellCosts(2080, 2080, 4096, 393216), rounds, None)
         store.record(run_id, cell, CellResult("ok", timing=timing))
@@ -377,3 +379,99 @@ def test_taking_out_each_moment_finds_one_block_within_a_common_shift(tmp_path: 
     # measured with these seeds: 7 of 10 with start times, 2 without (over 20 pairs: 16
     # of the 18 whose shift was named, against 3)
     assert found[True] >= 6 and found[False] <= 3, found
+
+
+def _reference_pair(folder: Path, seed: int, heavier: float, *, interaction: float = 0.03,
+                    rounds: int = 3):  # fmt: skip
+    """Runs A and B with the reference workload: B's machine is 12% slower in every
+    cell, the reference's too; the user cells of B do ``heavier`` times the work; each
+    cell also moves on its own between the runs (sd ``interaction`` of log time, about
+    what two quick runs here showed once their common shift was divided out)."""
+    cells = [Cell("dense", (("units", u),), (64,), 32, "train") for u in range(8, 20)]
+    references = reference_cells(cells)
+    everything = cells + references
+    rng = np.random.default_rng(1000 + seed)
+    level_a = {c: 1e-3 * (1 + i) for i, c in enumerate(everything)}
+    level_b = {c: v * 1.12 * (1.0 if is_reference(c) else heavier * float(np.exp(
+        rng.normal(0.0, interaction)))) for c, v in level_a.items()}  # fmt: skip
+    a = _swept_run(folder / "a.sqlite", "a", everything, level_a, seed=2 * seed + 1,
+                   timed=True, count=rounds)  # fmt: skip
+    b = _swept_run(folder / "b.sqlite", "b", everything, level_b, seed=2 * seed + 2,
+                   timed=True, count=rounds)  # fmt: skip
+    with a, b:
+        return compare_runs(a, "a", b, "b"), cells
+
+
+def test_the_reference_finds_cells_that_all_moved_where_the_common_shift_cannot(
+    tmp_path: Path,
+) -> None:
+    """Every user cell of B does 1.3x the work and B's machine is 12% slower (the power
+    check of issue 9, on a bad day, with its 6 rounds or more): the common shift
+    swallows a change that every cell shares, the reference measured alongside does not.
+    """
+    found, cells_seen = 0, 0
+    for pair in range(5):
+        folder = tmp_path / str(pair)
+        folder.mkdir()
+        comparison, cells = _reference_pair(folder, pair, 1.3, rounds=6)
+        assert comparison.on_reference == len(cells) == len(comparison.cells)
+        assert all(c.basis == REFERENCE and c.raw is not None for c in comparison.cells)
+        assert [c.stats.ratio for c in comparison.references] == pytest.approx([1.12] * 2, rel=0.08)
+        found += comparison.count("slower")
+        cells_seen += len(cells)
+        text = render_comparison(comparison)
+        assert "**Reference workload**" in text and "B/A vs reference" in text
+    assert found / cells_seen >= 0.9, (found, cells_seen)
+
+
+def test_an_a_a_pair_with_a_machine_shift_is_clean_relative_to_the_reference(
+    tmp_path: Path,
+) -> None:
+    """Same commit, B's machine 12% slower, each cell moving by its own ~3% too: relative
+    to the reference no cell is flagged, in any of ten pairs; on raw samples the shift
+    shift sits in every raw ratio."""
+    shifts = []
+    for pair in range(10):
+        folder = tmp_path / str(pair)
+        folder.mkdir()
+        comparison, _ = _reference_pair(folder, pair, 1.0)
+        assert comparison.count("slower") == comparison.count("faster") == 0, pair
+        shifts.append(comparison.shift.ratio)
+    assert np.median(shifts) > 1.05  # the machine did move
+
+
+def test_without_a_reference_on_both_sides_the_verdict_is_on_raw_samples(tmp_path: Path) -> None:
+    cells = [Cell("dense", (("units", u),), (64,), 32, "train") for u in range(8, 14)]
+    level = {c: 1e-3 * (1 + i) for i, c in enumerate(cells)}
+    with_reference = cells + reference_cells(cells)
+    level_ref = {c: 1e-3 for c in with_reference} | level
+    a = _swept_run(tmp_path / "a.sqlite", "a", with_reference, level_ref, seed=1, timed=True)
+    b = _swept_run(tmp_path / "b.sqlite", "b", cells, level, seed=2, timed=True)
+    with a, b:
+        comparison = compare_runs(a, "a", b, "b")
+    assert comparison.on_reference == 0 and not comparison.references
+    assert all(c.basis == "raw" and c.raw_stats is c.stats for c in comparison.cells)
+    assert comparison.only_in_a == 0  # the reference is not a cell B lacks
+    assert "B/A vs reference" not in render_comparison(comparison)
+
+
+def test_cells_moving_on_their_own_between_runs_widen_every_verdict_not_flag_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 10 tight rounds a side, a cell's own drift between runs (sd 0.06 here) is
+    far beyond its rounds' scatter: tested on rounds alone, an A/A pair flags cells. The
+    spread of the cells' B/A over the pair estimates that drift, and the verdicts carry
+    it (`BetweenRuns`)."""
+    flagged = {True: 0, False: 0}
+    for pair in range(3):
+        for honest in (True, False):
+            folder = tmp_path / f"{pair}-{honest}"
+            folder.mkdir()
+            with monkeypatch.context() as patch:
+                if not honest:
+                    patch.setattr(compare_module.BetweenRuns, "sd", property(lambda self: 0.0))
+                comparison, _ = _reference_pair(folder, pair, 1.0, interaction=0.06, rounds=10)
+            flagged[honest] += comparison.count("slower") + comparison.count("faster")
+            if honest:
+                assert comparison.between.cells > 0.03
+    assert flagged[True] == 0 and flagged[False] > 0, flagged
