@@ -205,6 +205,7 @@ def _timing_cells(store: Store, run_id: str) -> dict[str, StoredCell]:
 
 
 Place = tuple[str, str]  # backend, device: where a reference workload was measured
+Relative = tuple[tuple[tuple[float, ...], ...], tuple[tuple[float, ...], ...]]  # A's, B's
 
 
 def _clocks(cells_a: dict[str, StoredCell], cells_b: dict[str, StoredCell]
@@ -238,8 +239,10 @@ def _compare_cell(
     threshold: float,
     alpha: float,
     clocks: tuple[ReferenceClock | None, ReferenceClock | None] = (None, None),
-    between_sd: float = 0.0,
-) -> CellComparison:
+) -> tuple[CellComparison, Relative | None]:
+    """The cell's comparison, on its samples relative to the reference when both sides
+    have a reference level for every round (and then those samples, to test again with
+    the variance between runs), else on its raw samples."""
     samples = [s.result.timing.round_samples if s.result.timing else () for s in (a, b)]
     missing = [
         f"{s.result.status} in {side}"
@@ -247,17 +250,17 @@ def _compare_cell(
         if not values
     ]
     if missing:
-        return CellComparison(a.cell.cell_id, a.cell.label, None, "; ".join(missing))
+        return CellComparison(a.cell.cell_id, a.cell.label, None, "; ".join(missing)), None
     raw = compare_measurements(samples[0], samples[1], threshold=threshold, alpha=alpha)
-    relative = [
+    rel_a, rel_b = (
         clock.relative(s.result.timing.rounds, s.result.timing.stat_samples) if clock else None
         for clock, s in zip(clocks, (a, b), strict=True)
-    ]
-    if relative[0] is None or relative[1] is None:
-        return CellComparison(a.cell.cell_id, a.cell.label, raw)
-    stats = compare_measurements(relative[0], relative[1], threshold=threshold, alpha=alpha,
-                                 between_sd=between_sd)  # fmt: skip
-    return CellComparison(a.cell.cell_id, a.cell.label, stats, raw=raw, basis=REFERENCE)
+    )
+    if rel_a is None or rel_b is None:
+        return CellComparison(a.cell.cell_id, a.cell.label, raw), None
+    stats = compare_measurements(rel_a, rel_b, threshold=threshold, alpha=alpha)
+    cell = CellComparison(a.cell.cell_id, a.cell.label, stats, raw=raw, basis=REFERENCE)
+    return cell, (rel_a, rel_b)
 
 
 @dataclass(frozen=True)
@@ -338,25 +341,33 @@ def compare_runs(
     shared = sorted(set(cells_a) & set(cells_b), key=lambda cid: cells_a[cid].cell.label)
     clocks_a, clocks_b = _clocks(cells_a, cells_b)
 
-    def compare(cid: str, between_sd: float = 0.0) -> CellComparison:
+    def compare(cid: str) -> tuple[CellComparison, Relative | None]:
         place = (cells_a[cid].cell.backend, cells_a[cid].cell.device)
         return _compare_cell(cells_a[cid], cells_b[cid], threshold=threshold, alpha=alpha,
-                             clocks=(clocks_a.get(place), clocks_b.get(place)),
-                             between_sd=between_sd)  # fmt: skip
+                             clocks=(clocks_a.get(place), clocks_b.get(place)))  # fmt: skip
 
-    users = [cid for cid in shared if not is_reference(cells_a[cid].cell)]
-    compared = [compare(cid) for cid in users]
+    pairs = [compare(cid) for cid in shared if not is_reference(cells_a[cid].cell)]
     references = tuple(
-        _compare_cell(cells_a[cid], cells_b[cid], threshold=threshold, alpha=alpha)
+        _compare_cell(cells_a[cid], cells_b[cid], threshold=threshold, alpha=alpha)[0]
         for cid in shared
         if is_reference(cells_a[cid].cell)
     )
-    relative = [c.stats for c in compared if c.basis == REFERENCE]
+    relative = [c.stats for c, samples in pairs if samples is not None]
     between = None
     if relative:
         between = BetweenRuns.of([s.ratio for s in relative], [_own_sd(s) for s in relative],
                                  [c.stats.ratio for c in references if c.stats])  # fmt: skip
-        compared = [compare(cid, between.sd) for cid in users]
+    compared = [
+        replace(
+            cell,
+            stats=compare_measurements(
+                *samples, threshold=threshold, alpha=alpha, between_sd=between.sd
+            ),
+        )  # fmt: skip
+        if samples is not None and between is not None and between.sd > 0
+        else cell
+        for cell, samples in pairs
+    ]
     ratios = [c.raw_stats.ratio for c in compared if c.raw_stats is not None]
     shift = CommonShift.of(ratios) if len(ratios) >= MIN_CELLS_FOR_SHIFT else None
     on_reference = any(c.basis == REFERENCE for c in compared)
