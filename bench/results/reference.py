@@ -42,19 +42,14 @@ WINDOW_S = 2.0  # reference samples this far outside a cell's round still count
 
 @dataclass(frozen=True)
 class _Series:
-    """One reference cell's samples: round number, worker (host and pid), start time
-    and value of each."""
+    """One reference cell's samples: round number, host, worker pid (-1 if unknown),
+    start time and value of each."""
 
     rounds: np.ndarray
-    workers: tuple[tuple[str, int | None], ...]
+    hosts: np.ndarray
+    pids: np.ndarray
     times: np.ndarray
     values: np.ndarray
-
-    def worker_is(self, host: str, pid: int | None) -> np.ndarray:
-        return np.array([w == (host, pid) for w in self.workers], dtype=bool)
-
-    def host_is(self, host: str) -> np.ndarray:
-        return np.array([w[0] == host for w in self.workers], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,8 @@ class ReferenceClock:
             groups = samples[key] if samples is not None else [r.samples_s for r in ok]
             series.append(_Series(
                 np.concatenate([[r.round] * len(r.samples_s) for r in ok]),
-                tuple((r.host, r.pid) for r in ok for _ in r.samples_s),
+                np.array([r.host for r in ok for _ in r.samples_s]),
+                np.array([_pid(r) for r in ok for _ in r.samples_s]),
                 np.concatenate([r.sampled_at for r in ok]),
                 np.concatenate([np.asarray(g, dtype=float) for g in groups]),
             ))  # fmt: skip
@@ -96,10 +92,9 @@ class ReferenceClock:
         start, end = min(round_.sampled_at) - WINDOW_S, max(round_.sampled_at) + WINDOW_S
         logs = []
         for series in self.series:
-            same = series.rounds == round_.round
-            near = same & series.host_is(round_.host)
-            near &= (series.times >= start) & (series.times <= end)
-            process = same & series.worker_is(round_.host, round_.pid)
+            same = (series.rounds == round_.round) & (series.hosts == round_.host)
+            near = same & (series.times >= start) & (series.times <= end)
+            process = same & (series.pids == _pid(round_))
             chosen = series.values[near] if near.any() else series.values[process]
             if chosen.size == 0:
                 return None
@@ -121,3 +116,7 @@ class ReferenceClock:
             tuple(float(v) / float(np.exp(level)) for v in group)
             for group, level in zip(samples, levels, strict=True)
         )
+
+
+def _pid(round_: RoundResult) -> int:
+    return -1 if round_.pid is None else int(round_.pid)
