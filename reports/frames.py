@@ -31,6 +31,7 @@ from bench.results.rows import (
     peak_flops_by_device,
 )
 from bench.results.store import RunInfo, Store, StoredCell
+from bench.results.time_budget import TimeBudget, time_budget
 from bench.spec.reference import is_reference
 
 SHAPE_SEPARATOR = " @ "  # between knobs JSON and input shape in a capacity key
@@ -49,6 +50,7 @@ class RunData:
     canaries: tuple[dict[str, Any], ...] = ()  # the canary and machine readings, in order
     moments: MomentModel = NONE  # the machine's speed at each sample's moment
     references: tuple[StoredCell, ...] = ()  # the reference workload's cells (not in cells)
+    budget: TimeBudget | None = None  # where the run's wall time went
 
 
 def open_store(store: Store | str | Path) -> Store:
@@ -113,6 +115,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         canaries=tuple(store.canaries(run.run_id)),
         moments=moments,
         references=tuple(item for item in adjusted if is_reference(item.cell)),
+        budget=time_budget(run, adjusted),
         curves=pd.DataFrame(
             curve_records,
             columns=[

@@ -1,7 +1,8 @@
 """The markdown report of one run, with its plots, read from the results store only.
 
 Sections, in order: summary, environment, one set of tables per block family, scaling
-laws, plots, and problems (failed and skipped cells, noisy cells, XLA fallbacks).
+laws, plots, where the run's time went, and problems (failed and skipped cells, noisy
+cells, XLA fallbacks).
 
 Example (``blockbench report`` does this)::
 
@@ -31,6 +32,7 @@ from reports.problems import problems_section
 from reports.profiles import profiles_section
 from reports.summary import summary_section
 from reports.tables import SECTION_NOTE, family_section
+from reports.time_budget import time_budget_section
 
 REPORT_FILENAME = "report.md"
 
@@ -95,6 +97,7 @@ def render_report(data: RunData, plot_dir: Path, *, out_dir: str | Path | None =
         *_profiles(data, out_dir),
         "## Plots",
         *[f"### {plot.title}\n\n{plot.markdown()}" for plot in plots],
+        *_time_budget(data),
         "## Problems",
         problems_section(data.cells),
     ]
@@ -107,6 +110,11 @@ def _overfitting(data: RunData) -> list[str]:
         return []
     results = {item.cell.cell_id: item.result.fit for item in data.stored if item.result.fit}
     return ["## Overfitting study", overfitting_section(overfitting_records(data.fits, results))]
+
+
+def _time_budget(data: RunData) -> list[str]:
+    """Where the run's wall time went, when it has a budget (every loaded run has)."""
+    return ["## Where the time went", time_budget_section(data.budget)] if data.budget else []
 
 
 def _backends(data: RunData) -> list[str]:

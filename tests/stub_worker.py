@@ -107,6 +107,7 @@ def main() -> int:
         channel.write(json.dumps(message) + "\n")
         channel.flush()
 
+    print(f"--- worker {os.getpid()}", file=sys.stderr, flush=True)
     send({"op": "ready", "pid": os.getpid(), "gpu": False,
           "backend": os.environ.get("KERAS_BACKEND", "tensorflow")})  # fmt: skip
     kept: dict[str, float] = {}  # cell id -> its first sample (programs kept for visits)

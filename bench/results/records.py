@@ -89,6 +89,31 @@ class RoundResult:
         """Whether every sample has its start time (rounds stored before it have none)."""
         return len(self.sampled_at) == len(self.samples_s) > 0
 
+    @property
+    def work_s(self) -> float:
+        """Seconds the records account for: build, first call, warm-up and samples.
+
+        >>> RoundResult(1, 1, 0, 0.0, build_s=1.0, compile_s=2.0, steps_per_sample=10,
+        ...             samples_s=(0.1, 0.2), warmup_s=(0.1,)).work_s
+        7.0
+        """
+        steps = self.steps_per_sample
+        return self.build_s + self.compile_s + (sum(self.warmup_s) + sum(self.samples_s)) * steps
+
+    @property
+    def ended_at(self) -> float:
+        """When its last sample ended (wall clock); without start times, ``started_at``
+        plus the seconds its records account for.
+
+        >>> RoundResult(1, 1, 0, 5.0, steps_per_sample=2, samples_s=(0.5, 0.25),
+        ...             sampled_at=(9.0, 7.0)).ended_at
+        10.0
+        """
+        if not self.timed:
+            return self.started_at + self.work_s
+        steps = self.steps_per_sample
+        return max(at + s * steps for at, s in zip(self.sampled_at, self.samples_s, strict=True))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoundResult:
         tuples = ("samples_s", "warmup_s", "sampled_at")

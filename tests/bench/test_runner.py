@@ -276,3 +276,23 @@ def test_a_worker_lost_between_visits_keeps_the_first_visits_samples(tmp_path):
     assert {r.status for r in oks} == {"ok"}
     visits = [r.visits for res in oks for r in res.timing.rounds]
     assert 1 in visits and 2 in visits  # some rounds lost their second visit, some kept it
+
+
+def test_profiled_cells_take_their_extras_last_each_in_a_worker_of_its_own(tmp_path):
+    tables = "".join(
+        f'\n[[matrix]]\nblock = "fault"\ninput_shape = [4]\nmode = "ok"\nbatch_size = {batch}\n'
+        f'pass = "forward"\nprofile = {str(batch % 2 == 1).lower()}\n'
+        for batch in (1, 2, 3, 4, 5)
+    )
+    _, store, run_id, _ = run_spec(tmp_path, RUN.format(timeout=60) + "rounds = 1\n" + tables)
+    log = (tmp_path / run_id / "worker.log").read_text().splitlines()
+    batch = {s.cell.cell_id: s.cell.batch_size for s in store.cells(run_id)}
+    first = next(i for i, line in enumerate(log) if line.startswith("--- extras"))
+    extras, workers = [], 0
+    for line in log[first - 1 :]:
+        if line.startswith("--- worker"):
+            workers += 1
+        elif line.startswith("--- extras"):
+            extras.append((batch[line.split()[2]], workers))
+    assert [b for b, _ in extras] == [2, 4, 1, 3, 5]  # the profiled (odd) cells last
+    assert [w for _, w in extras] == [1, 1, 2, 3, 4]  # the plain ones share a worker

@@ -27,6 +27,7 @@ SECTIONS = [
     "## Step time = overhead + FLOPs ÷ throughput",
     "## Scaling laws",
     "## Plots",
+    "## Where the time went",
     "## Problems",
     "### Failed and skipped cells",
     "### Noisy cells",
