@@ -42,10 +42,7 @@ def time_budget_section(budget: TimeBudget) -> str:
     if not budget.placed:
         return ("This run's rounds carry no wall-clock start times (stored before they were "
                 "recorded), so its time cannot be split.")  # fmt: skip
-    ends = [budget.finished_at, budget.fit_finished_at, budget.timing_finished_at,
-            budget.rounds_end]  # fmt: skip
-    end = next(t for t in ends if t is not None)
-    wall = end - budget.created_at
+    wall = budget.wall_s
     rows: list[list[str]] = []
 
     def add(part: str, seconds: float, inside: str = "") -> None:
@@ -69,10 +66,8 @@ def time_budget_section(budget: TimeBudget) -> str:
     if budget.fit_finished_at is not None:
         add("fit study", budget.fit_s,
             f"{budget.fit_cells} fit cell{'s' if budget.fit_cells != 1 else ''}")  # fmt: skip
-    accounted = (budget.start_s + sum(r.span_s for r in budget.rounds) + budget.between_rounds_s
-                 + budget.extras_s + budget.fit_s)  # fmt: skip
-    if wall - accounted > 0.5:
-        add("rest", wall - accounted, "after the last cell, or gaps a resume left")
+    if wall - budget.accounted_s > 0.5:
+        add("rest", wall - budget.accounted_s, "after the last cell, or gaps a resume left")
     add("**total**", wall, "" if budget.finished_at is not None else "unfinished run: so far")
     lines = [NOTE, table(["part", "inside it", "wall", "share"],
                          [[part, inside, wall_, share] for part, wall_, share, inside in rows],

@@ -115,8 +115,21 @@ class TimeBudget:
         return all(r.started_at >= self.created_at - CLOCK_SLACK_S for r in self.rounds)
 
     @property
-    def wall_s(self) -> float | None:
-        return None if self.finished_at is None else self.finished_at - self.created_at
+    def ended_at(self) -> float:
+        """The run's finish, or for an unfinished run the last moment its records know."""
+        known = (self.finished_at, self.fit_finished_at, self.timing_finished_at)
+        return next((t for t in known if t is not None), self.rounds_end)
+
+    @property
+    def wall_s(self) -> float:
+        """From the run's creation to :attr:`ended_at`."""
+        return self.ended_at - self.created_at
+
+    @property
+    def accounted_s(self) -> float:
+        """The parts' sum: start, round spans, gaps between rounds, extras, fit study."""
+        spans = sum(r.span_s for r in self.rounds)
+        return self.start_s + spans + self.between_rounds_s + self.extras_s + self.fit_s
 
     @property
     def start_s(self) -> float:
