@@ -161,7 +161,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"cells {format_duration(summary.cells_s)}, "
             f"overhead {100 * summary.overhead_fraction:.1f}% "
             f"(worker start + probes {format_duration(summary.startup_s)})"
-        )
+            + "".join(f"; {name} {format_duration(seconds)}"
+                      for name, seconds in summary.phases_s.items() if seconds >= 0.5)
+        )  # fmt: skip
         if assignment is not None:
             print(f"shard {assignment.label} of run {run_id} is in {store_file}; when every "
                   f"shard is done: blockbench --out {out_dir} merge {store_file.parent} && "

@@ -4,6 +4,7 @@ commands that read its store."""
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,12 @@ def test_smoke_run_measures_every_cell(smoke):
     assert "report: " in done.stdout
     report = Path(done.stdout.split("report: ")[1].splitlines()[0])
     assert report.exists() and report.stat().st_size > 0
+    # the run line says how long each phase took; the report splits the wall by phase
+    assert re.search(r"; rounds (\d+m)?\d+s; extras (\d+m)?\d+s", done.stdout), done.stdout
+    text = report.read_text()
+    assert "## Where the time went" in text
+    timed = sum(s.result.timing is not None for s in cells.values())  # references too
+    assert f"| round {ROUNDS} ({timed} cells, {spec.settings.visits} visits)" in text
 
 
 def test_export_csv_has_one_row_per_cell_with_required_columns(smoke):
