@@ -46,7 +46,7 @@ def time_budget_section(budget: TimeBudget) -> str:
     rows: list[list[str]] = []
 
     def add(part: str, seconds: float, inside: str = "") -> None:
-        rows.append([part, format_duration(seconds), _share(seconds, wall), inside])
+        rows.append([part, inside, format_duration(seconds), _share(seconds, wall)])
 
     add("start", budget.start_s, "first worker (TensorFlow's import), probe, canary")
     for part in budget.rounds:
@@ -69,9 +69,7 @@ def time_budget_section(budget: TimeBudget) -> str:
     if wall - budget.accounted_s > 0.5:
         add("rest", wall - budget.accounted_s, "after the last cell, or gaps a resume left")
     add("**total**", wall, "" if budget.finished_at is not None else "unfinished run: so far")
-    lines = [NOTE, table(["part", "inside it", "wall", "share"],
-                         [[part, inside, wall_, share] for part, wall_, share, inside in rows],
-                         left=2)]  # fmt: skip
+    lines = [NOTE, table(["part", "inside it", "wall", "share"], rows, left=2)]
     if budget.hosts > 1:
         lines.append(f"> Cells ran on {budget.hosts} hosts at once: the parts overlap, so "
                      "their shares do not add up to the wall.")  # fmt: skip

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from bench.results.records import RoundResult
 from bench.results.store import RunInfo, StoredCell
@@ -140,8 +141,7 @@ class TimeBudget:
     def between_rounds_s(self) -> float:
         """Between one round's last sample and the next round's first cell: the fresh
         worker (TensorFlow's import) and the canary."""
-        pairs = zip(self.rounds, self.rounds[1:], strict=False)
-        return sum(max(0.0, b.started_at - a.ended_at) for a, b in pairs)
+        return sum(max(0.0, b.started_at - a.ended_at) for a, b in pairwise(self.rounds))
 
     @property
     def rounds_end(self) -> float:
